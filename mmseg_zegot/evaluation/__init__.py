@@ -1,0 +1,2 @@
+# Copyright (c) mmseg_zegot contributors. All rights reserved.
+from . import metrics  # noqa: F401
