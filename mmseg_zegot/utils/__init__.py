@@ -1,7 +1,11 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
-from .checkpoint import (UnsafeCheckpointError, from_plain,
+from .checkpoint import (
+                         UnsafeCheckpointError,
+                         from_plain,
                          load_checkpoint_safely,
-                         register_safe_checkpoint_loader, to_plain)
+                         register_safe_checkpoint_loader,
+                         to_plain,
+)
 from .config import ensure_plain_checkpoints, load_config, root_cause
 
 __all__ = [

@@ -44,10 +44,10 @@ def to_plain(obj: Any, path: str = 'checkpoint') -> Any:
     """
     if isinstance(obj, (torch.Tensor, torch.Size, torch.dtype, torch.device)):
         return obj
+    if isinstance(obj, np.generic):  # before primitives: np.float64 is a float
+        return obj.item()
     if isinstance(obj, _PRIMITIVES):
         return obj
-    if isinstance(obj, np.generic):
-        return obj.item()
     if isinstance(obj, np.ndarray):
         return {TYPE_KEY: 'ndarray', 'data': obj.tolist(),
                 'dtype': str(obj.dtype), 'shape': list(obj.shape)}

@@ -6,18 +6,23 @@ PLAIN_CHECKPOINT_HOOK = 'ZegOTPlainCheckpointHook'
 
 
 def root_cause(error: BaseException) -> BaseException:
-    """The innermost exception of an ``__cause__`` chain."""
-    while error.__cause__ is not None:
-        error = error.__cause__
-    return error
+    """The innermost exception of a chain, following both explicit causes
+    (``raise ... from``) and the implicit context of a re-raise."""
+    while True:
+        inner = error.__cause__
+        if inner is None and not error.__suppress_context__:
+            inner = error.__context__
+        if inner is None:
+            return error
+        error = inner
 
 
 def load_config(path: str) -> Config:
     """``Config.fromfile`` with the real reason when ``custom_imports`` fails.
 
     MMEngine reports any failure inside a custom import as "set PYTHONPATH";
-    the actual error sits two ``__cause__`` levels down. This re-raises it
-    first, keeping the chain for the traceback.
+    the actual error sits two levels down the exception chain. This puts it
+    first in the message, keeping the chain for the traceback.
     """
     try:
         return Config.fromfile(path)

@@ -1,7 +1,7 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 from mmengine.hooks import Hook
-
 from mmseg.registry import HOOKS
+
 from mmseg_zegot.utils.checkpoint import from_plain, to_plain
 
 
