@@ -1,0 +1,71 @@
+# ZegOT with a frozen OpenAI CLIP ViT-B/16 (spec: zegot_method.md).
+# Dataset configs fill `class_names` / `seen_classes` (and the preprocessor's
+# `size`, the crop size); nothing else here depends on the dataset.
+
+# The CLIP both towers are built from. OpenAI weights need QuickGELU.
+# `clip_pretrained` is a local file (nothing is downloaded); override with
+# --cfg-options model.image_encoder.pretrained=... model.text_encoder.pretrained=...
+clip_model_name = 'ViT-B-16'
+clip_pretrained = 'checkpoints/ViT-B-16.pt'
+clip_quick_gelu = True
+
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    # CLIP's normalisation, in 0-255 RGB.
+    mean=[122.771, 116.746, 104.094],
+    std=[68.501, 65.579, 66.632],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255)
+
+model = dict(
+    type='ZegOTSegmentor',
+    data_preprocessor=data_preprocessor,
+    class_names=None,  # all dataset classes, in label order (dataset config)
+    seen_classes=None,  # the seen split (dataset config); None = all
+    setting='inductive',  # 'inductive' | 'transductive' | 'fully'
+    image_encoder=dict(
+        type='ZegOTCLIPVisionTransformer',
+        model_name=clip_model_name,
+        pretrained=clip_pretrained,
+        quick_gelu=clip_quick_gelu,
+        out_indices=(5, 7, 9, 11)),  # DLFA taps [ours]
+    text_encoder=dict(
+        type='ZegOTPromptTextEncoder',
+        model_name=clip_model_name,
+        pretrained=clip_pretrained,
+        quick_gelu=clip_quick_gelu,
+        num_prompts=4,  # N
+        prompt_length=16,  # L
+        prompt_init_std=0.02),
+    decode_head=dict(
+        type='ZegOTHead',
+        # None: filled from class_names and the image encoder (D, C, taps).
+        num_classes=None,
+        in_channels=None,
+        channels=None,
+        in_index=None,
+        dlfa_projection='learned',  # 'learned' | 'frozen' [ours]
+        use_ot=True,  # False: uniform plan (ablation)
+        ot_epsilon=0.05,
+        ot_iters=50,
+        ot_grad='detach',  # 'detach' | 'unrolled' [ours]
+        decoder=dict(num_layers=3, num_heads=8, ffn_ratio=4, dropout=0.1),
+        loss_decode=[
+            dict(type='ZegOTFocalLoss', alpha=0.25, gamma=2.0,
+                 loss_weight=100.0, loss_name='loss_focal'),
+            dict(type='ZegOTDiceLoss', loss_weight=1.0, loss_name='loss_dice'),
+        ],
+        loss_ot=[
+            dict(type='ZegOTFocalLoss', alpha=0.25, gamma=2.0,
+                 loss_weight=100.0, loss_name='loss_focal_ot'),
+            dict(type='ZegOTDiceLoss', loss_weight=1.0,
+                 loss_name='loss_dice_ot'),
+        ],
+        ensemble_weight=0.5,  # λ of σ(decoder) vs the OT score
+        seen_bias=0.1,  # inductive only: set 0 for transductive / fully
+        ignore_index=255,
+        unlabeled_index=254,  # transductive: hidden unseen pixels
+        align_corners=False),
+    train_cfg=dict(),
+    test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341)))

@@ -1,0 +1,101 @@
+# Copyright (c) mmseg_zegot contributors. All rights reserved.
+"""Per-class sigmoid dice loss on dense class logits (ZegCLIP / OTSeg style).
+
+Shape shorthand: B images, K classes (columns of the current vocabulary),
+H×W label resolution.
+"""
+from typing import Optional, Union
+
+import torch.nn as nn
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from .utils import binary_targets, num_present_classes
+
+
+def dice_loss(pred: Tensor,
+              target: Tensor,
+              *,
+              smooth: float = 1.0,
+              ignore_index: int = 255,
+              avg_factor: Optional[Union[float, Tensor]] = None) -> Tensor:
+    """Dice loss of the class maps present in each image.
+
+    For image b and a class k present in it, with ``p = sigmoid(pred)`` and
+    ``t = [target == k]`` over the valid (not ``ignore_index``) pixels::
+
+        d_bk = 1 - (2 * sum(p * t) + smooth) / (sum(p) + sum(t) + smooth)
+
+    The loss is ``sum_{(b, k) present} d_bk / avg_factor``, by default over
+    the number of (image, class) pairs present. This is ZegCLIP's
+    ``SegPlusCriterion`` dice term (present classes only, +1 smoothing;
+    ZegCLIP, MIT licence), with ignored pixels left out. With no class present
+    (e.g. all pixels ignored) the result is an exact 0 that keeps the graph.
+
+    Args:
+        pred (Tensor): Logits, (B, K, H, W).
+        target (Tensor): Labels in ``[0, K)`` or ``ignore_index``, (B, H, W).
+        smooth (float): Smoothing added to numerator and denominator.
+        ignore_index (int): Label of pixels to leave out.
+        avg_factor (float | Tensor, optional): The normaliser; default the
+            number of (image, class) pairs present, at least 1.
+
+    Returns:
+        Tensor: The scalar loss.
+    """
+    one_hot, valid = binary_targets(target, pred.size(1), ignore_index)
+    t = one_hot.to(pred.dtype)
+    prob = pred.sigmoid() * valid
+    inter = (prob * t).flatten(2).sum(dim=2)  # (B, K)
+    denom = prob.flatten(2).sum(dim=2) + t.flatten(2).sum(dim=2)
+    per_class = 1 - (2 * inter + smooth) / (denom + smooth)
+    present = one_hot.flatten(2).any(dim=2)
+    if avg_factor is None:
+        avg_factor = present.sum().clamp(min=1)
+    return (per_class * present).sum() / avg_factor
+
+
+@MODELS.register_module()
+class ZegOTDiceLoss(nn.Module):
+    """Module form of :func:`dice_loss`.
+
+    The default normaliser is the number of (image, class) pairs present,
+    averaged over distributed ranks (as in ZegCLIP / OTSeg).
+
+    Args:
+        smooth (float): Smoothing term. Defaults to 1.0.
+        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+        loss_name (str): Key of the loss in the loss dict; must start with
+            ``loss_`` to be back-propagated. Defaults to ``'loss_dice'``.
+    """
+
+    def __init__(self,
+                 smooth: float = 1.0,
+                 loss_weight: float = 1.0,
+                 loss_name: str = 'loss_dice'):
+        super().__init__()
+        if smooth < 0:
+            raise ValueError(f'smooth must be >= 0, got {smooth!r}')
+        self.smooth = smooth
+        self.loss_weight = loss_weight
+        self._loss_name = loss_name
+
+    def forward(self, pred: Tensor, target: Tensor,
+                ignore_index: int = 255, **kwargs) -> Tensor:
+        """Args: ``pred`` (B, K, H, W) logits, ``target`` (B, H, W) labels,
+        ``ignore_index``. Pixel weights (``weight``) are not supported."""
+        if kwargs.get('weight') is not None:
+            raise ValueError('ZegOTDiceLoss does not support pixel weights')
+        loss = dice_loss(
+            pred,
+            target,
+            smooth=self.smooth,
+            ignore_index=ignore_index,
+            avg_factor=num_present_classes(target, pred.size(1),
+                                           ignore_index))
+        return self.loss_weight * loss
+
+    @property
+    def loss_name(self) -> str:
+        """Key of this loss in the loss dict."""
+        return self._loss_name

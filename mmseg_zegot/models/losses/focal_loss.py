@@ -1,0 +1,120 @@
+# Copyright (c) mmseg_zegot contributors. All rights reserved.
+"""Per-class sigmoid focal loss on dense class logits (ZegCLIP / OTSeg style).
+
+Shape shorthand: B images, K classes (columns of the current vocabulary),
+H×W label resolution.
+"""
+from typing import Optional, Union
+
+import torch.nn as nn
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from .utils import binary_targets, num_present_classes, present_classes
+
+
+def sigmoid_focal_loss(pred: Tensor,
+                       target: Tensor,
+                       *,
+                       alpha: float = 0.25,
+                       gamma: float = 2.0,
+                       ignore_index: int = 255,
+                       avg_factor: Optional[Union[float, Tensor]] = None
+                       ) -> Tensor:
+    """Sigmoid focal loss of every class map against its binary target.
+
+    Every class column is an independent binary problem (RetinaNet's focal
+    loss, Lin et al. 2017). For image b, class k and valid pixel x, with
+    ``p = sigmoid(pred)`` and ``t = [target == k]``::
+
+        l = -alpha_t * (1 - p_t)^gamma * log(p_t)
+        p_t = p if t else 1 - p,   alpha_t = alpha if t else 1 - alpha
+
+    ``l`` is averaged over the valid (not ``ignore_index``) pixels of image
+    b, summed over all (b, k), and divided by ``avg_factor``, by default the
+    number of (image, class) pairs present in the batch. This is ZegCLIP's
+    ``SegPlusCriterion`` focal term (``loss.mean(1).sum() / num_masks``;
+    ZegCLIP, MIT licence), except that ignored pixels are left out of the
+    mean instead of counting as negatives. An image without valid pixels
+    contributes 0, so an all-ignored batch gives an exact 0 that keeps the
+    graph.
+
+    Args:
+        pred (Tensor): Logits, (B, K, H, W).
+        target (Tensor): Labels in ``[0, K)`` or ``ignore_index``, (B, H, W).
+        alpha (float): Weight of the positive term.
+        gamma (float): Focusing exponent.
+        ignore_index (int): Label of pixels to leave out.
+        avg_factor (float | Tensor, optional): The normaliser; default the
+            number of (image, class) pairs present, at least 1.
+
+    Returns:
+        Tensor: The scalar loss.
+    """
+    one_hot, valid = binary_targets(target, pred.size(1), ignore_index)
+    t = one_hot.to(pred.dtype)
+    prob = pred.sigmoid()
+    ce = F.binary_cross_entropy_with_logits(pred, t, reduction='none')
+    p_t = prob * t + (1 - prob) * (1 - t)
+    alpha_t = alpha * t + (1 - alpha) * (1 - t)
+    loss = alpha_t * (1 - p_t).pow(gamma) * ce * valid
+    num_valid = valid.flatten(1).sum(dim=1).clamp(min=1)  # (B,)
+    per_class = loss.flatten(2).sum(dim=2) / num_valid[:, None]  # (B, K)
+    if avg_factor is None:
+        avg_factor = present_classes(target, pred.size(1),
+                                     ignore_index).sum().clamp(min=1)
+    return per_class.sum() / avg_factor
+
+
+@MODELS.register_module()
+class ZegOTFocalLoss(nn.Module):
+    """Module form of :func:`sigmoid_focal_loss`.
+
+    The default normaliser is the number of (image, class) pairs present,
+    averaged over distributed ranks (as in ZegCLIP / OTSeg).
+
+    Args:
+        alpha (float): Weight of the positive term. Defaults to 0.25.
+        gamma (float): Focusing exponent. Defaults to 2.0.
+        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+        loss_name (str): Key of the loss in the loss dict; must start with
+            ``loss_`` to be back-propagated. Defaults to ``'loss_focal'``.
+    """
+
+    def __init__(self,
+                 alpha: float = 0.25,
+                 gamma: float = 2.0,
+                 loss_weight: float = 1.0,
+                 loss_name: str = 'loss_focal'):
+        super().__init__()
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f'alpha must lie in [0, 1], got {alpha!r}')
+        if gamma < 0:
+            raise ValueError(f'gamma must be >= 0, got {gamma!r}')
+        self.alpha = alpha
+        self.gamma = gamma
+        self.loss_weight = loss_weight
+        self._loss_name = loss_name
+
+    def forward(self, pred: Tensor, target: Tensor,
+                ignore_index: int = 255, **kwargs) -> Tensor:
+        """Args: ``pred`` (B, K, H, W) logits, ``target`` (B, H, W) labels,
+        ``ignore_index``. Other keyword arguments of mmseg's loss call
+        (``weight``) are not supported and must be None."""
+        if kwargs.get('weight') is not None:
+            raise ValueError('ZegOTFocalLoss does not support pixel weights')
+        loss = sigmoid_focal_loss(
+            pred,
+            target,
+            alpha=self.alpha,
+            gamma=self.gamma,
+            ignore_index=ignore_index,
+            avg_factor=num_present_classes(target, pred.size(1),
+                                           ignore_index))
+        return self.loss_weight * loss
+
+    @property
+    def loss_name(self) -> str:
+        """Key of this loss in the loss dict."""
+        return self._loss_name

@@ -1,0 +1,78 @@
+# Copyright (c) mmseg_zegot contributors. All rights reserved.
+"""Target helpers shared by ZegOT's per-class (sigmoid) mask losses.
+
+Shape shorthand: B images, K classes (columns of the current vocabulary),
+H×W label resolution.
+"""
+from typing import Tuple
+
+import torch
+from mmengine.dist import all_reduce
+from torch import Tensor
+
+
+def binary_targets(target: Tensor, num_classes: int,
+                   ignore_index: int) -> Tuple[Tensor, Tensor]:
+    """One binary mask per class from a label map, and the valid pixels.
+
+    Args:
+        target (Tensor): Labels in ``[0, K)`` or ``ignore_index``, (B, H, W),
+            integer.
+        num_classes (int): K.
+        ignore_index (int): Label of pixels that take no part in the loss.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``one_hot`` (B, K, H, W) bool, all False at
+        ignored pixels, and ``valid`` (B, 1, H, W) bool.
+
+    Raises:
+        ValueError: If a label other than ``ignore_index`` lies outside
+            ``[0, K)``.
+    """
+    valid = target != ignore_index
+    outside = valid & ((target < 0) | (target >= num_classes))
+    if outside.any():
+        raise ValueError(
+            f'Labels {target[outside].unique().tolist()} are neither in '
+            f'[0, {num_classes}) nor ignore_index ({ignore_index})')
+    classes = torch.arange(num_classes, device=target.device)
+    one_hot = target.unsqueeze(1) == classes[None, :, None, None]
+    return one_hot, valid.unsqueeze(1)
+
+
+def present_classes(target: Tensor, num_classes: int,
+                    ignore_index: int) -> Tensor:
+    """Which classes occur in each image.
+
+    Args:
+        target (Tensor): Labels in ``[0, K)`` or ``ignore_index``, (B, H, W).
+        num_classes (int): K.
+        ignore_index (int): Label of pixels to leave out.
+
+    Returns:
+        Tensor: (B, K) bool.
+    """
+    labels = torch.where(target != ignore_index, target.long(), num_classes)
+    present = labels.new_zeros(
+        labels.size(0), num_classes + 1, dtype=torch.bool)
+    present.scatter_(1, labels.flatten(1), True)
+    return present[:, :num_classes]
+
+
+def num_present_classes(target: Tensor, num_classes: int,
+                        ignore_index: int) -> Tensor:
+    """The loss normaliser of ZegCLIP / OTSeg (MaskFormer's ``num_masks``):
+    the number of (image, class) pairs present in the batch, averaged over
+    distributed ranks and clamped to at least 1.
+
+    Args:
+        target (Tensor): Labels in ``[0, K)`` or ``ignore_index``, (B, H, W).
+        num_classes (int): K.
+        ignore_index (int): Label of pixels to leave out.
+
+    Returns:
+        Tensor: A float32 scalar (no gradient).
+    """
+    num = present_classes(target, num_classes, ignore_index).sum().float()
+    all_reduce(num, op='mean')  # a no-op outside distributed training
+    return num.clamp(min=1.0)

@@ -1,0 +1,285 @@
+# Copyright (c) mmseg_zegot contributors. All rights reserved.
+"""The ZegOT segmentor: frozen CLIP image encoder, learnable prompt text
+encoder and :class:`~mmseg_zegot.models.decode_heads.ZegOTHead`, with the
+class vocabularies of zero-shot training and testing.
+
+Shape shorthand: B images, K classes of the current vocabulary (K_all
+dataset classes, K_train training classes), N prompts, C joint CLIP width,
+H×W image size.
+"""
+import difflib
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.config import ConfigDict
+from mmseg.models.segmentors import MultimodalEncoderDecoder
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType, OptConfigType, OptSampleList, SampleList
+from torch import Tensor
+
+from mmseg_zegot.models.decode_heads.zegot_head import PSEUDO_LABEL
+
+#: Allowed values of ``setting``.
+SETTINGS = ('inductive', 'transductive', 'fully')
+
+
+def _check_names(names, key: str) -> Tuple[str, ...]:
+    """A tuple of unique, non-empty class names, else ValueError."""
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        raise ValueError(
+            f'{key} must be a sequence of class names, got {names!r}')
+    names = tuple(names)
+    if not names:
+        raise ValueError(f'{key} must not be empty')
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(
+                f'{key} holds an empty or non-string class name: {name!r}')
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f'{key} holds {duplicates} more than once')
+    return names
+
+
+@MODELS.register_module()
+class ZegOTSegmentor(MultimodalEncoderDecoder):
+    """ZegOT for zero-shot semantic segmentation.
+
+    ZegOT: Kim, Oh and Ye, "ZegOT: Zero-shot Segmentation Through Optimal
+    Transport of Text Prompts" (arXiv 2301.12171). Builds on mmseg's
+    :class:`MultimodalEncoderDecoder` (input contract of the head:
+    ``[img, image_encoder(img), text_encoder()]``) and fixes what it lacks
+    for zero-shot training:
+
+    * one input size (``asymetric_input=False``, no ``encoder_resolution``);
+    * two vocabularies: training = the seen classes (``'inductive'``) or all
+      classes (``'transductive'``, ``'fully'``); test = all classes. The
+      text encoder is switched between them by :meth:`loss` and
+      :meth:`predict` (re-tokenising only when the vocabulary changes);
+    * the head's label lookup: dataset labels -> training columns, unseen
+      pixels ignored (inductive) or pseudo-labelled from the model's own
+      detached prediction restricted to the unseen classes (transductive),
+      and the seen-class mask for the inference calibration. This hides the
+      unseen labels whether or not the training pipeline already did
+      (``ZegOTZeroShotLabels``: 255, or the head's ``unlabeled_index``);
+    * ``mode='tensor'`` (:meth:`_forward`) passes the text features;
+    * slide inference sizes its buffer with the test vocabulary;
+    * :meth:`init_weights` copies CLIP's output projection into the head's
+      DLFA projections once the image encoder has loaded CLIP.
+
+    The head's ``num_classes``, ``in_channels``, ``channels`` and
+    ``in_index`` may be left None: they are filled from ``class_names`` and
+    the image encoder (``embed_dims``, ``output_dims``, every tap); given
+    values are checked against them.
+
+    Args:
+        image_encoder (dict): Config of the image encoder
+            (``ZegOTCLIPVisionTransformer``).
+        text_encoder (dict): Config of the text encoder
+            (``ZegOTPromptTextEncoder``); its vocabulary is set here.
+        decode_head (dict): Config of the head (``ZegOTHead``).
+        class_names (Sequence[str]): All classes of the dataset, in the
+            order of its label indices.
+        seen_classes (Sequence[str], optional): The seen subset of
+            ``class_names``; None means all (no zero-shot split).
+        setting (str): ``'inductive'``, ``'transductive'`` or ``'fully'``.
+            Outside ``'inductive'`` the head's ``seen_bias`` must be 0.
+        train_cfg (dict, optional): Training config (unused).
+        test_cfg (dict, optional): ``mode`` ``'whole'`` (the default) or
+            ``'slide'`` (with ``crop_size`` and ``stride``).
+        data_preprocessor (dict, optional): A ``SegDataPreProcessor`` config
+            with CLIP's mean/std.
+        init_cfg (None): Not supported (CLIP comes from the encoders'
+            ``pretrained``; use ``load_from`` for ZegOT checkpoints).
+    """
+
+    def __init__(self,
+                 image_encoder: ConfigType,
+                 text_encoder: ConfigType,
+                 decode_head: ConfigType,
+                 class_names: Sequence[str],
+                 seen_classes: Optional[Sequence[str]] = None,
+                 setting: str = 'inductive',
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptConfigType = None):
+        if init_cfg is not None:
+            raise ValueError(
+                f'ZegOTSegmentor does not support init_cfg (got {init_cfg!r}):'
+                ' the CLIP towers load `pretrained` themselves and a trained '
+                'ZegOT checkpoint is loaded with `load_from`.')
+        class_names = _check_names(class_names, 'class_names')
+        if seen_classes is None:
+            seen_classes = class_names
+        seen_classes = _check_names(seen_classes, 'seen_classes')
+        unknown = [name for name in seen_classes if name not in class_names]
+        if unknown:
+            hints = {
+                name: difflib.get_close_matches(name, class_names, n=1)
+                for name in unknown
+            }
+            raise ValueError(
+                f'seen_classes holds {unknown}, which are not in class_names '
+                f'(closest: {hints}); use the exact dataset class spellings')
+        if setting not in SETTINGS:
+            raise ValueError(
+                f'setting must be one of {SETTINGS}, got {setting!r}')
+        decode_head = dict(decode_head)
+        num_classes = decode_head.get('num_classes')
+        if num_classes is None:
+            decode_head['num_classes'] = len(class_names)
+        elif num_classes != len(class_names):
+            raise ValueError(
+                f'decode_head.num_classes={num_classes} does not match the '
+                f'{len(class_names)} class_names; leave it None to fill it in')
+        test_cfg = ConfigDict(dict(mode='whole') if test_cfg is None else
+                              test_cfg)
+        if test_cfg.get('mode') not in ('whole', 'slide'):
+            raise ValueError("test_cfg.mode must be 'whole' or 'slide', got "
+                             f"{test_cfg.get('mode')!r}")
+        if test_cfg.mode == 'slide' and not {'crop_size', 'stride'} <= set(
+                test_cfg):
+            raise ValueError("test_cfg.mode='slide' needs test_cfg.crop_size "
+                             'and test_cfg.stride')
+        super().__init__(
+            image_encoder=image_encoder,
+            text_encoder=text_encoder,
+            decode_head=decode_head,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+            pretrained=None,
+            asymetric_input=False,
+            encoder_resolution=None)
+
+        seen = set(seen_classes)
+        self.class_names = class_names
+        self.seen_classes = tuple(n for n in class_names if n in seen)
+        self.setting = setting
+        self.test_classes = class_names
+        if setting == 'inductive':
+            self.train_classes = self.seen_classes
+        else:
+            self.train_classes = class_names
+        # The parent's slide inference sizes its buffer with out_channels.
+        self.out_channels = len(self.test_classes)
+
+        if setting != 'inductive' and self.decode_head.seen_bias != 0:
+            raise ValueError(
+                f"decode_head.seen_bias must be 0 with setting='{setting}' "
+                f'(got {self.decode_head.seen_bias}): the seen-class '
+                'calibration belongs to the inductive setting')
+        unlabeled = self.decode_head.unlabeled_index
+        if unlabeled is not None and 0 <= unlabeled < len(class_names):
+            raise ValueError(
+                f'decode_head.unlabeled_index={unlabeled} is the label of '
+                f'class {class_names[unlabeled]!r}; use a label outside '
+                f'[0, {len(class_names)}) (the default is 254)')
+        seen_mask = torch.tensor([name in seen for name in class_names])
+        ignore = self.decode_head.ignore_index
+        pseudo_mask = None
+        if setting == 'inductive':
+            column = {name: i for i, name in enumerate(self.train_classes)}
+            label_map = [column.get(name, ignore) for name in class_names]
+        elif setting == 'transductive' and not seen_mask.all():
+            label_map = [
+                i if is_seen else PSEUDO_LABEL
+                for i, is_seen in enumerate(seen_mask.tolist())
+            ]
+            pseudo_mask = ~seen_mask
+        else:
+            label_map = list(range(len(class_names)))
+        self.decode_head.set_label_map(
+            torch.tensor(label_map, dtype=torch.long), pseudo_mask)
+        self.decode_head.set_seen_mask(seen_mask)
+        self._use_vocabulary(self.train_classes)
+
+    def _init_decode_head(self, decode_head: ConfigType) -> None:
+        """Fill or check the head's dimensions from the encoders, then build
+        it (called by the parent after both encoders are built)."""
+        encoder = self.image_encoder
+        num_taps = len(encoder.out_indices)
+        derived = dict(
+            in_channels=encoder.embed_dims,
+            channels=encoder.output_dims,
+            in_index=tuple(range(num_taps)))
+        for key, value in derived.items():
+            given = decode_head.get(key)
+            if given is None:
+                decode_head[key] = value
+            elif key != 'in_index' and given != value:
+                raise ValueError(
+                    f'decode_head.{key}={given} does not match the image '
+                    f'encoder ({value}); leave it None to fill it in')
+        in_index = decode_head['in_index']
+        in_index = [in_index] if isinstance(in_index, int) else in_index
+        if any(not -num_taps <= i < num_taps for i in in_index):
+            raise ValueError(
+                f'decode_head.in_index={tuple(in_index)} selects taps the '
+                f'image encoder does not return (it returns {num_taps}: '
+                f'out_indices={encoder.out_indices})')
+        text_dims = getattr(self.text_encoder, 'output_dims', None)
+        if text_dims is not None and text_dims != decode_head['channels']:
+            raise ValueError(
+                f'The text encoder embeds into {text_dims} dims but the head '
+                f"expects channels={decode_head['channels']}: both encoders "
+                'must come from the same CLIP model')
+        super()._init_decode_head(decode_head)
+
+    def init_weights(self) -> None:
+        """Initialise the encoders (load CLIP) and the head, then set the
+        head's DLFA projections to CLIP's output projection. The copy runs
+        on the first call only, so it never overwrites trained weights."""
+        first = not self.is_init
+        super().init_weights()
+        if first:
+            self.decode_head.init_dlfa_from_clip(
+                *self.image_encoder.output_projection())
+
+    def _use_vocabulary(self, names: Tuple[str, ...]) -> None:
+        """Point the text encoder at ``names`` unless it already is."""
+        if tuple(self.text_encoder.vocabulary) != names:
+            self.text_encoder.set_vocabulary(names)
+
+    def _text_embeddings(self, names: Tuple[str, ...]) -> Tensor:
+        """(K, N, C) prompt embeddings of the vocabulary ``names``."""
+        self._use_vocabulary(names)
+        return self.text_encoder()
+
+    def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
+        """Losses on a batch, with the training vocabulary.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) normalised images.
+            data_samples (list[SegDataSample]): With ``gt_sem_seg`` in the
+                dataset's class indices.
+
+        Returns:
+            dict[str, Tensor]: ``decode.loss_*`` and ``decode.acc_seg``.
+        """
+        text = self._text_embeddings(self.train_classes)
+        feats = self.extract_feat(inputs)
+        return self._decode_head_forward_train([inputs, feats, text],
+                                               data_samples)
+
+    def encode_decode(self, inputs: Tensor,
+                      batch_img_metas: List[dict]) -> Tensor:
+        """Calibrated (B, K_all, H, W) scores with the test vocabulary."""
+        text = self._text_embeddings(self.test_classes)
+        feats = self.extract_feat(inputs)
+        return self.decode_head.predict([inputs, feats, text],
+                                        batch_img_metas, self.test_cfg)
+
+    def _forward(self,
+                 inputs: Tensor,
+                 data_samples: OptSampleList = None) -> Dict[str, Tensor]:
+        """``mode='tensor'``: the head's raw outputs for the test vocabulary.
+
+        Returns:
+            dict[str, Tensor]: :meth:`ZegOTHead.forward`'s dict of
+            (B, K_all, h, w) logits.
+        """
+        text = self._text_embeddings(self.test_classes)
+        feats = self.extract_feat(inputs)
+        return self.decode_head.forward([inputs, feats, text])

@@ -1,0 +1,350 @@
+# Copyright (c) mmseg_zegot contributors. All rights reserved.
+"""ZegOTHead on synthetic taps / embeddings (and one tiny real CLIP ViT)."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+from mmseg_zegot.models.backbones import ZegOTCLIPVisionTransformer
+from mmseg_zegot.models.decode_heads.zegot_head import (
+    PSEUDO_LABEL,
+    ZegOTHead,
+    log_prob_to_logit,
+)
+from mmseg_zegot.models.losses import dice_loss, sigmoid_focal_loss
+from mmseg_zegot.models.utils.sinkhorn import sinkhorn
+
+B, D, C, K, N, GRID, SIZE = 2, 64, 32, 5, 4, 4, 32
+
+
+def make_head(**kwargs) -> ZegOTHead:
+    cfg = dict(type='ZegOTHead', in_channels=D, channels=C, num_classes=K)
+    cfg.update(kwargs)
+    head = MODELS.build(cfg)
+    head.init_weights()
+    return head
+
+
+def make_inputs(k=K, seed=0, num_taps=4):
+    gen = torch.Generator().manual_seed(seed)
+    taps = [torch.randn(B, D, GRID, GRID, generator=gen)
+            for _ in range(num_taps)]
+    glob = F.normalize(torch.randn(B, C, generator=gen), dim=-1)
+    text = F.normalize(torch.randn(k, N, C, generator=gen), dim=-1)
+    return [torch.zeros(B, 3, SIZE, SIZE), (taps, glob), text]
+
+
+def make_samples(labels):
+    samples = []
+    for label in labels:
+        sample = SegDataSample()
+        sample.gt_sem_seg = PixelData(data=label[None].long())
+        sample.set_metainfo(dict(img_shape=tuple(label.shape),
+                                 pad_shape=tuple(label.shape)))
+        samples.append(sample)
+    return samples
+
+
+def random_labels(k=K, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, k, (B, SIZE, SIZE), generator=gen)
+    labels[:, :4] = 255
+    return labels
+
+
+def metas(size=SIZE):
+    return [dict(img_shape=(size, size), pad_shape=(size, size))] * B
+
+
+def test_loss_keys_and_values():
+    head = make_head()
+    losses = head.loss(make_inputs(), make_samples(random_labels()), None)
+    assert set(losses) == {'loss_focal', 'loss_dice', 'loss_focal_ot',
+                           'loss_dice_ot', 'acc_seg'}
+    for key, value in losses.items():
+        assert value.dim() == 0 and torch.isfinite(value), key
+        if key.startswith('loss_'):
+            assert value.item() > 0 and value.requires_grad
+    assert 0 <= losses['acc_seg'].item() <= 100
+
+
+@pytest.mark.parametrize('decoder', [dict(num_layers=3, num_heads=8,
+                                          ffn_ratio=4, dropout=0.1), None])
+def test_every_trainable_parameter_gets_a_gradient(decoder):
+    """No unused parameters: DDP with find_unused_parameters=False works."""
+    head = make_head(decoder=decoder)
+    head.train()
+    losses = head.loss(make_inputs(), make_samples(random_labels()), None)
+    sum(v for k, v in losses.items() if k.startswith('loss_')).backward()
+    for name, param in head.named_parameters():
+        assert param.grad is not None, name
+        assert torch.isfinite(param.grad).all(), name
+        assert param.grad.abs().sum() > 0, name
+
+
+def test_forward_returns_dict_of_logits():
+    head = make_head()
+    out = head.forward(make_inputs())
+    assert set(out) == {'score_logits', 'decoder_logits'}
+    for value in out.values():
+        assert value.shape == (B, K, GRID, GRID)
+        assert value.dtype == torch.float32
+
+
+def test_predict_shape_and_probabilities():
+    head = make_head()
+    head.eval()
+    inputs = make_inputs()
+    pred = head.predict(inputs, metas(), None)
+    assert pred.shape == (B, K, SIZE, SIZE)
+    # p = 0.5 σ(decoder) + 0.5 P, both upsampled logits
+    out = head.forward(inputs)
+    up = {k: F.interpolate(v, size=(SIZE, SIZE), mode='bilinear',
+                           align_corners=False) for k, v in out.items()}
+    expected = (0.5 * up['decoder_logits'].sigmoid()
+                + 0.5 * up['score_logits'].sigmoid())
+    torch.testing.assert_close(pred, expected)
+    # slide inference passes img_shape as a torch.Size
+    slide = [dict(img_shape=torch.Size((24, 16)), pad_shape=(SIZE, SIZE))]
+    assert head.predict(inputs, slide * B, None).shape == (B, K, 24, 16)
+
+
+def test_seen_bias_changes_only_seen_columns():
+    head = make_head(seen_bias=0.1)
+    head.eval()
+    inputs = make_inputs()
+    plain = head.predict(inputs, metas(), None)
+    seen = torch.tensor([True, False, True, False, False])
+    head.set_seen_mask(seen)
+    biased = head.predict(inputs, metas(), None)
+    diff = biased - plain
+    torch.testing.assert_close(diff[:, seen], torch.full_like(
+        diff[:, seen], -0.1), rtol=0, atol=1e-6)
+    assert torch.equal(diff[:, ~seen], torch.zeros_like(diff[:, ~seen]))
+    # a mask for another vocabulary size is refused
+    head.set_seen_mask(torch.tensor([True, False]))
+    with pytest.raises(ValueError, match='test vocabulary'):
+        head.predict(inputs, metas(), None)
+
+
+def test_decoder_free_head():
+    head = make_head(decoder=None, ensemble_weight=0.5)
+    assert head.decoder is None and head.ensemble_weight == 0.0
+    inputs = make_inputs()
+    out = head.forward(inputs)
+    assert set(out) == {'score_logits'}
+    losses = head.loss(inputs, make_samples(random_labels()), None)
+    assert set(losses) == {'loss_focal_ot', 'loss_dice_ot', 'acc_seg'}
+    head.eval()
+    pred = head.predict(inputs, metas(), None)
+    expected = F.interpolate(out['score_logits'], size=(SIZE, SIZE),
+                             mode='bilinear', align_corners=False).sigmoid()
+    torch.testing.assert_close(pred, expected)
+
+
+def test_single_tap_uses_only_that_tap():
+    head = make_head(in_index=(3, ))
+    assert len(head.dlfa) == 1
+    head.eval()
+    inputs = make_inputs()
+    out = head.forward(inputs)
+    other = make_inputs(seed=5)
+    other[1] = ([other[1][0][0], other[1][0][1], other[1][0][2],
+                 inputs[1][0][3]], inputs[1][1])
+    other[2] = inputs[2]
+    for key, value in head.forward(other).items():
+        torch.testing.assert_close(value, out[key])
+    losses = head.loss(inputs, make_samples(random_labels()), None)
+    assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_deep_aggregation_is_geometric_mean_of_sigmoids():
+    head = make_head()
+    inputs = make_inputs()
+    _, (taps, glob), text = inputs
+    feats = head.project_taps(taps)
+    queries = head.align_text(glob, text)
+    per_tap = [head.refined_score(f, queries) for f in feats]
+    prob = torch.stack([s.sigmoid() for s in per_tap]).prod(0)**(1 / 4)
+    out = head.forward(inputs)['score_logits']
+    torch.testing.assert_close(out.sigmoid().flatten(2), prob,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_refined_score_with_and_without_ot():
+    head = make_head(use_ot=False)
+    gen = torch.Generator().manual_seed(0)
+    feats = F.normalize(torch.randn(B, GRID * GRID, C, generator=gen), dim=-1)
+    queries = F.normalize(torch.randn(B, K, N, C, generator=gen), dim=-1)
+    scores = torch.einsum('bmc,bknc->bkmn', feats, queries)
+    # uniform plan: S* = sum_n S
+    torch.testing.assert_close(head.refined_score(feats, queries),
+                               scores.sum(-1))
+    head.use_ot = True
+    plan = sinkhorn(1 - scores, epsilon=0.05, num_iters=50)
+    m = GRID * GRID
+    expected = (m * N * plan * scores).sum(-1)
+    got = head.refined_score(feats, queries)
+    torch.testing.assert_close(got, expected)
+    assert not torch.allclose(got, scores.sum(-1), atol=1e-3)
+
+
+def test_dlfa_init_equals_frozen_maskclip_projection(tiny_clip_cfg):
+    encoder = ZegOTCLIPVisionTransformer(
+        model_name='tiny', model_cfg=tiny_clip_cfg, quick_gelu=False,
+        out_indices=(0, 1))
+    head = make_head(in_channels=encoder.embed_dims,
+                     channels=encoder.output_dims, in_index=(0, 1),
+                     decoder=dict(num_layers=1, num_heads=8, ffn_ratio=4,
+                                  dropout=0.1))
+    head.init_dlfa_from_clip(*encoder.output_projection())
+    taps, _ = encoder(torch.randn(2, 3, 32, 32))
+    visual = encoder.visual
+    for proj, tap in zip(head.dlfa, taps):
+        tokens = tap.flatten(2).transpose(1, 2)
+        torch.testing.assert_close(proj(tokens),
+                                   visual.ln_post(tokens) @ visual.proj)
+    with pytest.raises(ValueError, match='do not match'):
+        head.init_dlfa_from_clip(torch.ones(3), torch.ones(3),
+                                 torch.ones(3, 2))
+
+
+def test_frozen_dlfa_has_no_trainable_parameters():
+    head = make_head(dlfa_projection='frozen')
+    assert not any(p.requires_grad for p in head.dlfa.parameters())
+    assert all(p.requires_grad for p in head.text_align.parameters())
+
+
+def test_loss_finite_with_all_ignored_labels():
+    head = make_head()
+    inputs = make_inputs()
+    labels = torch.full((B, SIZE, SIZE), 255)
+    losses = head.loss(inputs, make_samples(labels), None)
+    total = sum(v for k, v in losses.items() if k.startswith('loss_'))
+    assert total.item() == 0.0 and total.requires_grad
+    assert losses['acc_seg'].item() == 0.0
+    total.backward()
+    assert all(torch.isfinite(p.grad).all() for p in head.parameters())
+
+
+def test_label_map_ignores_unseen_pixels():
+    head = make_head()
+    # dataset classes 0..4; class 1 and 3 unseen; train columns 0, 1, 2
+    label_map = torch.tensor([0, 255, 1, 255, 2])
+    head.set_label_map(label_map)
+    gt = torch.tensor([[[0, 1, 2], [3, 4, 255]]])
+    mapped = head.map_labels(gt, num_columns=3)
+    assert mapped.tolist() == [[[0, 255, 1], [255, 2, 255]]]
+    with pytest.raises(ValueError, match=r'\[7\]'):
+        head.map_labels(torch.tensor([[[7]]]), num_columns=3)
+    # the losses are those of the mapped labels, with 3 training columns
+    inputs = make_inputs(k=3)
+    labels = random_labels(k=5)
+    losses = head.loss(inputs, make_samples(labels), None)
+    logits = {k: F.interpolate(v, size=(SIZE, SIZE), mode='bilinear',
+                               align_corners=False)
+              for k, v in head.forward(inputs).items()}
+    target = label_map[labels.clamp(max=4)].masked_fill(labels == 255, 255)
+    assert (target == 255).sum() > (labels == 255).sum()
+    expected = 100 * sigmoid_focal_loss(logits['score_logits'], target)
+    torch.testing.assert_close(losses['loss_focal_ot'], expected)
+    expected = dice_loss(logits['decoder_logits'], target)
+    torch.testing.assert_close(losses['loss_dice'], expected)
+
+
+def test_unlabeled_pixels_are_pseudo_labelled_or_ignored():
+    """Pixels hidden by ZegOTZeroShotLabels (254) take a pseudo-label."""
+    head = make_head(decoder=None)
+    head.set_label_map(torch.tensor([0, PSEUDO_LABEL, 2]),
+                       pseudo_label_mask=torch.tensor([False, True, False]))
+    gt = torch.tensor([[[0, 254], [2, 255]]])
+    labels = head.map_labels(gt, num_columns=3)
+    assert labels.tolist() == [[[0, PSEUDO_LABEL], [2, 255]]]
+    score = torch.zeros(1, 3, 2, 2)
+    out = head.assign_pseudo_labels(labels, {'score_logits': score})
+    assert out.tolist() == [[[0, 1], [2, 255]]]
+    head.set_label_map(torch.tensor([0, 255, 1]))  # inductive: ignored
+    labels = head.map_labels(gt, num_columns=2)
+    out = head.assign_pseudo_labels(labels, {'score_logits': score[:, :2]})
+    assert out.tolist() == [[[0, 255], [1, 255]]]
+    strict = make_head(unlabeled_index=None)
+    with pytest.raises(ValueError, match=r'\[254\]'):
+        strict.map_labels(gt, num_columns=5)
+
+
+def test_label_map_rejects_columns_outside_vocabulary():
+    head = make_head()
+    head.set_label_map(torch.tensor([0, 1, 5]))
+    with pytest.raises(ValueError, match='outside'):
+        head.map_labels(torch.tensor([[[0]]]), num_columns=3)
+    with pytest.raises(ValueError, match='pseudo_label_mask'):
+        head.set_label_map(torch.tensor([0, PSEUDO_LABEL]))
+
+
+def test_pseudo_labels_take_the_best_unseen_column():
+    head = make_head(decoder=None)
+    head.set_label_map(torch.tensor([0, PSEUDO_LABEL, 2, PSEUDO_LABEL]),
+                       pseudo_label_mask=torch.tensor([False, True, False,
+                                                       True]))
+    gt = torch.tensor([[[0, 1], [3, 255]]])
+    labels = head.map_labels(gt, num_columns=4)
+    assert labels.tolist() == [[[0, PSEUDO_LABEL], [PSEUDO_LABEL, 255]]]
+    score = torch.full((1, 4, 2, 2), -5.0)
+    score[0, 0] = 9.0  # a seen column scores highest everywhere ...
+    score[0, 3, 0, 1] = 2.0  # ... the unseen winner at (0, 1) is 3
+    score[0, 1, 1, 0] = 1.0  # ... and at (1, 0) it is 1
+    out = head.assign_pseudo_labels(labels, {'score_logits': score})
+    assert out.tolist() == [[[0, 3], [1, 255]]]
+    # without a pseudo-label mask those pixels are ignored
+    head.set_label_map(torch.tensor([0, 255, 2, 255]))
+    assert head.assign_pseudo_labels(labels, {'score_logits': score}).tolist(
+    ) == [[[0, 255], [255, 255]]]
+
+
+def test_log_prob_to_logit_is_stable():
+    x = torch.tensor([-1e-30, -1e-6, -0.3, -math.log(2), -2.0, -50.0],
+                     dtype=torch.float64)
+    p = x.exp()
+    torch.testing.assert_close(log_prob_to_logit(x[1:]),
+                               torch.log(p[1:] / (1 - p[1:])))
+    y = torch.tensor([0.0, -1e-30, -0.5, -100.0], requires_grad=True)
+    out = log_prob_to_logit(y)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(y.grad).all()
+    assert out[0] > 80
+
+
+@pytest.mark.parametrize('kwargs, key', [
+    (dict(ot_grad='implicit'), 'ot_grad'),
+    (dict(ot_epsilon=0.0), 'ot_epsilon'),
+    (dict(ot_epsilon=float('nan')), 'ot_epsilon'),
+    (dict(ot_iters=0), 'ot_iters'),
+    (dict(ot_iters=2.5), 'ot_iters'),
+    (dict(ensemble_weight=1.5), 'ensemble_weight'),
+    (dict(seen_bias=-0.1), 'seen_bias'),
+    (dict(dlfa_projection='fixed'), 'dlfa_projection'),
+    (dict(use_ot=1), 'use_ot'),
+    (dict(decoder=dict(num_heads=5)), 'decoder.num_heads'),
+    (dict(decoder=dict(num_layers=0)), 'decoder.num_layers'),
+    (dict(decoder=dict(depth=2)), 'decoder'),
+    (dict(in_channels=None), 'in_channels'),
+    (dict(num_classes=None), 'num_classes'),
+    (dict(init_cfg=dict(type='Normal', std=0.01)), 'init_cfg'),
+    (dict(unlabeled_index=255), 'unlabeled_index'),
+    (dict(loss_ot=dict(type='ZegOTDiceLoss', loss_name='loss_dice')),
+     'loss_name'),
+    (dict(loss_ot=dict(type='ZegOTDiceLoss', loss_name='dice_ot')),
+     'loss_name'),
+])
+def test_invalid_config_raises_naming_the_key(kwargs, key):
+    with pytest.raises(ValueError, match=key):
+        make_head(**kwargs)
+
+
+def test_tiny_width_with_eight_heads():
+    head = make_head(channels=32)
+    assert head.decoder.scores.num_heads == 8
