@@ -1,10 +1,16 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 """Shared fixtures: tiny open_clip configurations built inline (no downloads)."""
 import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 import mmseg_zegot  # noqa: F401  (registers components, installs the mmcv shim)
+
+REPO = Path(__file__).resolve().parents[1]
 
 #: A 2-layer, width-64 open_clip CLIP: ViT with 8 px patches at 32 px, and a
 #: 2-layer text transformer with the real CLIP vocabulary/tokenizer.
@@ -69,3 +75,15 @@ def make_voc_dataset(root, num_train: int = 6, num_val: int = 2,
         (root / 'ImageSets' / 'Segmentation' / f'{split}.txt').write_text(
             '\n'.join(split_names) + '\n')
     return osp.abspath(root)
+
+
+def run_tool(tool, *args, cwd=REPO) -> str:
+    """Run ``tools/<tool>`` the way a user does: no PYTHONPATH, torch's
+    default ``weights_only=True`` loading. Returns stdout + stderr."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('PYTHONPATH', 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')}
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / tool), *map(str, args)],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    return result.stdout + result.stderr

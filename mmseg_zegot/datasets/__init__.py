@@ -1,2 +1,18 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 from . import transforms  # noqa: F401
+from .splits import SPLITS, ZeroShotSplit, get_split, make_split
+from .zero_shot import (
+    ZegOTCOCOStuffDataset,
+    ZegOTPascalContext59Dataset,
+    ZegOTPascalVOC20Dataset,
+    ZegOTZeroShotDataset,
+    ZeroShotDatasetMixin,
+    build_zero_shot_split,
+)
+
+__all__ = [
+    'SPLITS', 'ZeroShotSplit', 'get_split', 'make_split',
+    'ZeroShotDatasetMixin', 'build_zero_shot_split', 'ZegOTPascalVOC20Dataset',
+    'ZegOTPascalContext59Dataset', 'ZegOTCOCOStuffDataset',
+    'ZegOTZeroShotDataset'
+]

@@ -2,29 +2,15 @@
 """End to end through tools/train.py and tools/test.py with a stock mmseg
 model: train, test the checkpoint, resume, all under weights_only=True."""
 import json
-import os
 import os.path as osp
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_voc_dataset
+from conftest import make_voc_dataset, run_tool
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / 'tests' / 'data' / 'configs' / 'tiny_fcn_voc.py'
-
-
-def run_tool(tool, *args, cwd=REPO):
-    """Run ``tools/<tool>`` the way a user does, with no PYTHONPATH set."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ('PYTHONPATH', 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD')}
-    result = subprocess.run(
-        [sys.executable, str(REPO / 'tools' / tool), *map(str, args)],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    return result.stdout + result.stderr
 
 
 def data_options(data_root, max_iters):

@@ -1,0 +1,200 @@
+# Copyright (c) mmseg_zegot contributors. All rights reserved.
+"""Seen / unseen class splits of the zero-shot benchmarks: the one place they
+are defined.
+
+A split is written as class *names*, with the spellings of mmseg's dataset
+classes; the class lists themselves are read from mmseg's ``METAINFO`` (VOC
+without ``'background'``), so the index space is always the one the label
+files use. Indices and masks are derived from the names, never written by
+hand. The unseen classes are those of ZegCLIP / OTSeg (Zhou et al., CVPR
+2023; Kim et al., ECCV 2024), also used by ZegOT (Kim et al., 2023,
+arXiv:2301.12171).
+
+Datasets carry a split as metainfo (``seen_classes``, ``unseen_classes``,
+``zero_shot_split``; see :mod:`mmseg_zegot.datasets.zero_shot`) and
+:class:`~mmseg_zegot.evaluation.ZeroShotIoUMetric` reads it from
+``dataset_meta``.
+"""
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Dict, Iterable, Tuple, Union
+
+from mmseg.datasets import COCOStuffDataset, PascalContextDataset59, PascalVOCDataset
+
+
+@dataclass(frozen=True)
+class ZeroShotSplit:
+    """A class index space and the classes of it unseen during training.
+
+    Args:
+        name (str): Name of the split (e.g. ``'voc'``), for logs and
+            metainfo.
+        classes (tuple[str]): All class names, in dataset (label index)
+            order.
+        unseen (tuple[str]): Names of the unseen classes. They are stored in
+            dataset order whatever order they are given in, so two splits
+            with the same classes and unseen set compare equal. Empty for a
+            fully supervised world.
+
+    Raises:
+        ValueError: On empty, blank or duplicate class names (key
+            ``classes``), unseen names that are not classes or appear twice
+            (key ``unseen_classes``), or when no class is left seen.
+    """
+    name: str
+    classes: Tuple[str, ...]
+    unseen: Tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.classes, str):
+            raise ValueError(f'Split {self.name!r}: `classes` must be a '
+                             f'sequence of names, got {self.classes!r}.')
+        classes = tuple(self.classes)
+        unseen = (self.unseen, ) if isinstance(self.unseen, str) else tuple(
+            self.unseen)
+        if not classes:
+            raise ValueError(f'Split {self.name!r}: `classes` is empty.')
+        blank = [c for c in classes if not isinstance(c, str) or not c.strip()]
+        if blank:
+            raise ValueError(f'Split {self.name!r}: `classes` holds empty or '
+                             f'non-string names {blank}.')
+        duplicates = _duplicates(classes)
+        if duplicates:
+            raise ValueError(f'Split {self.name!r}: `classes` names '
+                             f'{duplicates} more than once.')
+        unknown = [c for c in unseen if c not in classes]
+        if unknown:
+            raise ValueError(
+                f'Split {self.name!r}: `unseen_classes` {unknown} are not '
+                f'classes of the dataset. Use the exact spellings of '
+                f'`classes`: {list(classes)}.')
+        duplicates = _duplicates(unseen)
+        if duplicates:
+            raise ValueError(f'Split {self.name!r}: `unseen_classes` names '
+                             f'{duplicates} more than once.')
+        if len(unseen) == len(classes):
+            raise ValueError(f'Split {self.name!r}: every class is in '
+                             '`unseen_classes`; at least one must be seen.')
+        object.__setattr__(self, 'classes', classes)
+        object.__setattr__(self, 'unseen',
+                           tuple(c for c in classes if c in unseen))
+
+    @property
+    def seen(self) -> Tuple[str, ...]:
+        """tuple[str]: Seen class names, in dataset order."""
+        return tuple(c for c in self.classes if c not in self.unseen)
+
+    @property
+    def seen_mask(self) -> Tuple[bool, ...]:
+        """tuple[bool]: (K,) True where the class is seen."""
+        return tuple(c not in self.unseen for c in self.classes)
+
+    @property
+    def seen_indices(self) -> Tuple[int, ...]:
+        """tuple[int]: Label indices of the seen classes, ascending."""
+        return tuple(i for i, seen in enumerate(self.seen_mask) if seen)
+
+    @property
+    def unseen_indices(self) -> Tuple[int, ...]:
+        """tuple[int]: Label indices of the unseen classes, ascending."""
+        return tuple(i for i, seen in enumerate(self.seen_mask) if not seen)
+
+    def fully_supervised(self) -> 'ZeroShotSplit':
+        """The same classes with none unseen (the supervised upper bound)."""
+        if not self.unseen:
+            return self
+        return replace(self, name=f'{self.name}-fully-supervised', unseen=())
+
+
+def _duplicates(names: Tuple[str, ...]) -> list:
+    return sorted({n for n in names if names.count(n) > 1})
+
+
+def make_split(classes: Iterable[str],
+               unseen: Iterable[str],
+               name: str = 'custom') -> ZeroShotSplit:
+    """Build (and validate) a split of ``classes`` for a custom dataset.
+
+    Args:
+        classes (Iterable[str]): All class names, in label index order.
+        unseen (Iterable[str]): Names of the unseen classes.
+        name (str): Name of the split. Defaults to ``'custom'``.
+
+    Returns:
+        ZeroShotSplit: The split.
+    """
+    return ZeroShotSplit(name=name, classes=classes, unseen=unseen)
+
+
+def _without_background(classes: Tuple[str, ...]) -> Tuple[str, ...]:
+    return tuple(c for c in classes if c != 'background')
+
+
+#: The benchmark splits, by name.
+SPLITS: Dict[str, ZeroShotSplit] = {
+    split.name: split
+    for split in (
+        # PASCAL VOC 2012, 20 classes (background ignored): 15 seen, 5 unseen.
+        make_split(
+            _without_background(PascalVOCDataset.METAINFO['classes']),
+            ('pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor'),
+            name='voc'),
+        # PASCAL Context, 59 classes (background ignored): 49 seen, 10 unseen.
+        make_split(
+            PascalContextDataset59.METAINFO['classes'],
+            ('aeroplane', 'bird', 'boat', 'cat', 'cow', 'fence', 'keyboard',
+             'motorbike', 'sofa', 'tvmonitor'),
+            name='context59'),
+        # COCO-Stuff 164k, 171 classes: 156 seen, 15 unseen.
+        make_split(
+            COCOStuffDataset.METAINFO['classes'],
+            ('cow', 'giraffe', 'suitcase', 'frisbee', 'skateboard', 'carrot',
+             'scissors', 'cardboard', 'clouds', 'grass', 'playingfield',
+             'river', 'road', 'tree', 'wall-concrete'),
+            name='coco-stuff'),
+    )
+}
+
+
+def get_split(name: str, fully_supervised: bool = False) -> ZeroShotSplit:
+    """A benchmark split by name.
+
+    Args:
+        name (str): One of :data:`SPLITS` (``'voc'``, ``'context59'``,
+            ``'coco-stuff'``).
+        fully_supervised (bool): Return the split's classes with none unseen.
+            Defaults to False.
+
+    Returns:
+        ZeroShotSplit: The split.
+
+    Raises:
+        ValueError: If ``name`` is not a known split.
+    """
+    if name not in SPLITS:
+        raise ValueError(f'Unknown `zero_shot_split` {name!r}; known splits '
+                         f'are {sorted(SPLITS)}, or pass '
+                         'dict(classes=..., unseen_classes=...).')
+    split = SPLITS[name]
+    return split.fully_supervised() if fully_supervised else split
+
+
+def resolve_split(spec: Union[str, Mapping, ZeroShotSplit]) -> ZeroShotSplit:
+    """A split from a config value: a split name, a :class:`ZeroShotSplit`,
+    or ``dict(classes=[...], unseen_classes=[...], name='...')``.
+
+    Raises:
+        ValueError: If ``spec`` is none of these.
+    """
+    if isinstance(spec, ZeroShotSplit):
+        return spec
+    if isinstance(spec, str):
+        return get_split(spec)
+    if isinstance(spec, Mapping) and {'classes', 'unseen_classes'} <= set(
+            spec) and set(spec) <= {'classes', 'unseen_classes', 'name'}:
+        return make_split(spec['classes'], spec['unseen_classes'],
+                          name=spec.get('name', 'custom'))
+    raise ValueError(
+        '`zero_shot_split` must be a split name '
+        f'({sorted(SPLITS)}) or dict(classes=[...], unseen_classes=[...]), '
+        f'got {spec!r}.')

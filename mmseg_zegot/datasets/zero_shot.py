@@ -1,0 +1,254 @@
+# Copyright (c) mmseg_zegot contributors. All rights reserved.
+"""Datasets of the zero-shot benchmarks: mmseg's datasets, carrying their
+seen / unseen split as metainfo.
+
+Every dataset here takes ``zero_shot_split`` and adds to its ``metainfo``:
+
+- ``seen_classes`` (tuple[str]): classes labelled during training,
+- ``unseen_classes`` (tuple[str]): classes never labelled during training
+  (inductive) or only named (transductive),
+- ``zero_shot_split`` (str): the split's name.
+
+Labels stay in the index space of *all* classes (generalised zero-shot
+evaluation); hiding the unseen labels during training is the job of the
+:class:`~mmseg_zegot.datasets.transforms.ZegOTZeroShotLabels` transform,
+and :class:`~mmseg_zegot.evaluation.ZeroShotIoUMetric` reads the split from
+``dataset_meta``.
+"""
+from typing import Mapping, Sequence, Union
+
+from mmseg.datasets import (
+    BaseSegDataset,
+    COCOStuffDataset,
+    PascalContextDataset59,
+    PascalVOCDataset,
+)
+from mmseg.registry import DATASETS
+
+from .splits import ZeroShotSplit, get_split, make_split
+
+SplitSpec = Union[str, Mapping, ZeroShotSplit, None]
+
+#: Metainfo keys the split is written to.
+SPLIT_META_KEYS = ('seen_classes', 'unseen_classes', 'zero_shot_split')
+
+_SPLIT_DICT_KEYS = ('name', 'classes', 'unseen_classes')
+
+
+def build_zero_shot_split(zero_shot_split: SplitSpec,
+                          classes: Sequence[str],
+                          fully_supervised: bool = False) -> ZeroShotSplit:
+    """Resolve a dataset's ``zero_shot_split`` argument against its classes.
+
+    Args:
+        zero_shot_split (str | dict | ZeroShotSplit | None): A split name
+            (see :data:`~mmseg_zegot.datasets.splits.SPLITS`), a
+            ``dict(unseen_classes=[...], classes=[...], name='...')`` for a
+            custom world (``classes`` defaults to the dataset's, ``name`` to
+            ``'custom'``), a :class:`ZeroShotSplit`, or None: every class
+            seen (fully supervised).
+        classes (Sequence[str]): The dataset's classes, in label order.
+        fully_supervised (bool): Keep the split's classes but mark none of
+            them unseen. Defaults to False.
+
+    Returns:
+        ZeroShotSplit: The split, whose ``classes`` equal ``classes``.
+
+    Raises:
+        ValueError: If the specification is malformed or its classes are not
+            exactly the dataset's (same names, same order).
+    """
+    classes = tuple(classes)
+    if zero_shot_split is None:
+        split = make_split(classes, (), name='fully-supervised')
+    elif isinstance(zero_shot_split, ZeroShotSplit):
+        split = zero_shot_split
+    elif isinstance(zero_shot_split, str):
+        split = get_split(zero_shot_split)
+    elif isinstance(zero_shot_split, Mapping):
+        unknown = sorted(set(zero_shot_split) - set(_SPLIT_DICT_KEYS))
+        if unknown or 'unseen_classes' not in zero_shot_split:
+            raise ValueError(
+                f'`zero_shot_split` dict has keys {sorted(zero_shot_split)}; '
+                "it needs 'unseen_classes' and may have 'classes' and "
+                "'name'.")
+        split = make_split(
+            zero_shot_split.get('classes', classes),
+            zero_shot_split['unseen_classes'],
+            name=zero_shot_split.get('name', 'custom'))
+    else:
+        raise ValueError(
+            '`zero_shot_split` must be a split name, a dict(unseen_classes=..'
+            '.), a ZeroShotSplit or None, got '
+            f'{type(zero_shot_split).__name__}.')
+    if split.classes != classes:
+        only_split = [c for c in split.classes if c not in classes]
+        only_dataset = [c for c in classes if c not in split.classes]
+        detail = (f'only in the split: {only_split}; only in the dataset: '
+                  f'{only_dataset}' if only_split or only_dataset else
+                  'same names in a different order')
+        raise ValueError(
+            f'`zero_shot_split` {split.name!r} does not match the dataset\'s '
+            f'classes ({len(split.classes)} vs {len(classes)} classes, '
+            f'{detail}). Use the split of this dataset, or give the '
+            'dataset the split\'s classes through `metainfo.classes`.')
+    return split.fully_supervised() if fully_supervised else split
+
+
+class ZeroShotDatasetMixin:
+    """Adds a zero-shot split to the metainfo of an mmseg dataset.
+
+    Put it before the dataset class in the bases. The split is checked
+    against the dataset's classes (after ``metainfo`` overrides) before the
+    file list is loaded.
+
+    Args:
+        zero_shot_split (str | dict | ZeroShotSplit | None): See
+            :func:`build_zero_shot_split`. Defaults to None (every class
+            seen).
+        fully_supervised (bool): Keep the split's classes, none unseen (the
+            supervised upper bound). Defaults to False.
+        lazy_init (bool): As for :class:`~mmengine.dataset.BaseDataset`.
+        *args, **kwargs: Passed to the dataset class.
+    """
+
+    def __init__(self,
+                 *args,
+                 zero_shot_split: SplitSpec = None,
+                 fully_supervised: bool = False,
+                 lazy_init: bool = False,
+                 **kwargs) -> None:
+        super().__init__(*args, lazy_init=True, **kwargs)
+        classes = self._metainfo.get('classes')
+        if not classes:
+            raise ValueError(
+                f'{type(self).__name__} has no classes: set '
+                '`metainfo=dict(classes=[...])` in the dataset config.')
+        split = build_zero_shot_split(zero_shot_split, classes,
+                                      fully_supervised)
+        split_meta = dict(
+            seen_classes=split.seen,
+            unseen_classes=split.unseen,
+            zero_shot_split=split.name)
+        for key, value in split_meta.items():
+            given = self._metainfo.get(key, value)
+            if (given if isinstance(given, str) else tuple(given)) != value:
+                raise ValueError(
+                    f'`metainfo.{key}` ({given!r}) disagrees with '
+                    f'`zero_shot_split` ({value!r}); set the split through '
+                    '`zero_shot_split` only.')
+        self._metainfo.update(split_meta)
+        if not lazy_init:
+            self.full_init()
+
+
+_VOC = PascalVOCDataset.METAINFO
+
+
+@DATASETS.register_module()
+class ZegOTPascalVOC20Dataset(ZeroShotDatasetMixin, PascalVOCDataset):
+    """PASCAL VOC 2012 with its 20 object classes; background is ignored.
+
+    The folder layout and files are those of mmseg's ``PascalVOCDataset``
+    (``JPEGImages/*.jpg``, ``SegmentationClass/*.png`` or
+    ``SegmentationClassAug/*.png`` through ``data_prefix``, and an
+    ``ImageSets/Segmentation/*.txt`` list as ``ann_file``). The label files
+    hold 0 (background) .. 20 and 255; with ``reduce_zero_label=True``
+    background becomes 255 (ignored) and class ``k`` becomes ``k - 1``, so
+    the labels index :attr:`METAINFO` ``classes``.
+
+    Args:
+        ann_file (str): The image list, e.g.
+            ``'ImageSets/Segmentation/train.txt'``.
+        reduce_zero_label (bool): Defaults to True (see above).
+        zero_shot_split: Defaults to ``'voc'`` (unseen: pottedplant, sheep,
+            sofa, train, tvmonitor). See :class:`ZeroShotDatasetMixin`.
+        **kwargs: Passed to ``PascalVOCDataset``.
+    """
+    METAINFO = dict(
+        classes=get_split('voc').classes,
+        palette=[
+            colour for name, colour in zip(_VOC['classes'], _VOC['palette'])
+            if name != 'background'
+        ])
+
+    def __init__(self,
+                 ann_file: str,
+                 reduce_zero_label: bool = True,
+                 zero_shot_split: SplitSpec = 'voc',
+                 **kwargs) -> None:
+        super().__init__(
+            ann_file=ann_file,
+            reduce_zero_label=reduce_zero_label,
+            zero_shot_split=zero_shot_split,
+            **kwargs)
+
+
+@DATASETS.register_module()
+class ZegOTPascalContext59Dataset(ZeroShotDatasetMixin,
+                                  PascalContextDataset59):
+    """PASCAL Context with 59 classes (background ignored), in mmseg's
+    ``pascal_context`` layout (``JPEGImages``, ``SegmentationClassContext``,
+    ``ImageSets/SegmentationContext/{train,val}.txt``; labels 0 = background
+    and 1..59 as written by mmseg's ``tools/dataset_converters/
+    pascal_context.py``; ``reduce_zero_label=True``).
+
+    Args:
+        zero_shot_split: Defaults to ``'context59'`` (unseen: aeroplane,
+            bird, boat, cat, cow, fence, keyboard, motorbike, sofa,
+            tvmonitor). See :class:`ZeroShotDatasetMixin`.
+        **kwargs: Passed to ``PascalContextDataset59``.
+    """
+
+    def __init__(self,
+                 zero_shot_split: SplitSpec = 'context59',
+                 **kwargs) -> None:
+        super().__init__(zero_shot_split=zero_shot_split, **kwargs)
+
+
+@DATASETS.register_module()
+class ZegOTCOCOStuffDataset(ZeroShotDatasetMixin, COCOStuffDataset):
+    """COCO-Stuff 164k with 171 classes, in mmseg's ``coco_stuff164k``
+    layout (``images/{train,val}2017/*.jpg``,
+    ``annotations/{train,val}2017/*_labelTrainIds.png`` with train IDs
+    0..170 and 255 = ignore, as written by mmseg's
+    ``tools/dataset_converters/coco_stuff164k.py``).
+
+    Args:
+        zero_shot_split: Defaults to ``'coco-stuff'`` (15 unseen classes,
+            see :data:`~mmseg_zegot.datasets.splits.SPLITS`). See
+            :class:`ZeroShotDatasetMixin`.
+        **kwargs: Passed to ``COCOStuffDataset``.
+    """
+
+    def __init__(self,
+                 zero_shot_split: SplitSpec = 'coco-stuff',
+                 **kwargs) -> None:
+        super().__init__(zero_shot_split=zero_shot_split, **kwargs)
+
+
+@DATASETS.register_module()
+class ZegOTZeroShotDataset(ZeroShotDatasetMixin, BaseSegDataset):
+    """Any dataset in ``BaseSegDataset``'s layout, whose classes come from
+    ``metainfo`` (custom or toy worlds).
+
+    Example::
+
+        dataset = dict(
+            type='ZegOTZeroShotDataset',
+            data_root='data/toy',
+            data_prefix=dict(img_path='img_dir/train',
+                             seg_map_path='ann_dir/train'),
+            metainfo=dict(classes=('cat', 'dog', 'grass', 'sky')),
+            zero_shot_split=dict(unseen_classes=['dog']))
+
+    Args:
+        metainfo (dict): Must hold ``classes`` (label index order).
+        img_suffix (str): Defaults to ``'.jpg'``.
+        seg_map_suffix (str): Defaults to ``'.png'``.
+        reduce_zero_label (bool): Whether label 0 is an ignored background
+            (then class ``k`` is stored as ``k + 1``). Defaults to False.
+        zero_shot_split: See :class:`ZeroShotDatasetMixin`; a dict without
+            ``classes`` uses ``metainfo['classes']``. Defaults to None.
+        **kwargs: Passed to ``BaseSegDataset``.
+    """
