@@ -21,8 +21,12 @@ data_preprocessor = dict(
 model = dict(
     type='ZegOTSegmentor',
     data_preprocessor=data_preprocessor,
-    class_names=None,  # all dataset classes, in label order (dataset config)
-    seen_classes=None,  # the seen split (dataset config); None = all
+    # The split, set by the dataset config: a name ('voc', 'context59',
+    # 'coco-stuff') or dict(classes=[...], unseen_classes=[...]); or give
+    # class_names / seen_classes directly instead.
+    zero_shot_split=None,
+    class_names=None,
+    seen_classes=None,
     setting='inductive',  # 'inductive' | 'transductive' | 'fully'
     image_encoder=dict(
         type='ZegOTCLIPVisionTransformer',

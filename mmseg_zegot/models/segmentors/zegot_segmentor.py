@@ -8,7 +8,8 @@ dataset classes, K_train training classes), N prompts, C joint CLIP width,
 H×W image size.
 """
 import difflib
-from typing import Dict, List, Optional, Sequence, Tuple
+from collections.abc import Mapping
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import ConfigDict
@@ -17,6 +18,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, OptSampleList, SampleList
 from torch import Tensor
 
+from mmseg_zegot.datasets.splits import resolve_split
 from mmseg_zegot.models.decode_heads.zegot_head import PSEUDO_LABEL
 
 #: Allowed values of ``setting``.
@@ -78,10 +80,14 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
         text_encoder (dict): Config of the text encoder
             (``ZegOTPromptTextEncoder``); its vocabulary is set here.
         decode_head (dict): Config of the head (``ZegOTHead``).
-        class_names (Sequence[str]): All classes of the dataset, in the
-            order of its label indices.
+        class_names (Sequence[str], optional): All classes of the dataset,
+            in the order of its label indices.
         seen_classes (Sequence[str], optional): The seen subset of
             ``class_names``; None means all (no zero-shot split).
+        zero_shot_split (str | dict, optional): Instead of the two above, a
+            split name (``'voc'``, ``'context59'``, ``'coco-stuff'``) or
+            ``dict(classes=[...], unseen_classes=[...])``: the same source of
+            truth the datasets and the metric read.
         setting (str): ``'inductive'``, ``'transductive'`` or ``'fully'``.
             Outside ``'inductive'`` the head's ``seen_bias`` must be 0.
         train_cfg (dict, optional): Training config (unused).
@@ -97,8 +103,9 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
                  image_encoder: ConfigType,
                  text_encoder: ConfigType,
                  decode_head: ConfigType,
-                 class_names: Sequence[str],
+                 class_names: Optional[Sequence[str]] = None,
                  seen_classes: Optional[Sequence[str]] = None,
+                 zero_shot_split: Union[str, Mapping, None] = None,
                  setting: str = 'inductive',
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
@@ -109,6 +116,13 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
                 f'ZegOTSegmentor does not support init_cfg (got {init_cfg!r}):'
                 ' the CLIP towers load `pretrained` themselves and a trained '
                 'ZegOT checkpoint is loaded with `load_from`.')
+        if zero_shot_split is not None:
+            if class_names is not None or seen_classes is not None:
+                raise ValueError(
+                    'Set either `zero_shot_split` or `class_names` / '
+                    '`seen_classes` of the ZegOTSegmentor, not both.')
+            split = resolve_split(zero_shot_split)
+            class_names, seen_classes = split.classes, split.seen
         class_names = _check_names(class_names, 'class_names')
         if seen_classes is None:
             seen_classes = class_names

@@ -346,3 +346,24 @@ def test_base_config_parses_and_builds(tiny_clip_cfg):
     with torch.no_grad():
         result = segmentor.test_step(batch(height=48, width=40, num=1))[0]
     assert result.seg_logits.data.shape == (len(CLASSES), 48, 40)
+
+
+def test_zero_shot_split_gives_the_vocabularies(tiny_clip_cfg):
+    """The segmentor reads the same split the datasets and metric read."""
+    from mmseg_zegot.datasets.splits import get_split
+    cfg = model_cfg(tiny_clip_cfg, zero_shot_split='voc')
+    cfg.pop('class_names')
+    cfg.pop('seen_classes')
+    model = MODELS.build(cfg)
+    split = get_split('voc')
+    assert model.class_names == split.classes
+    assert model.seen_classes == split.seen and len(split.seen) == 15
+    custom = dict(classes=CLASSES, unseen_classes=['dog', 'tree'])
+    cfg['zero_shot_split'] = custom
+    model = MODELS.build(cfg)
+    assert model.seen_classes == ('cat', 'car', 'sky')
+    with pytest.raises(ValueError, match='not both'):
+        MODELS.build(model_cfg(tiny_clip_cfg, zero_shot_split='voc'))
+    cfg['zero_shot_split'] = dict(unseen_classes=['dog'])
+    with pytest.raises(ValueError, match='zero_shot_split'):
+        MODELS.build(cfg)
