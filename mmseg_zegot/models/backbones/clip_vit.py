@@ -4,7 +4,7 @@
 Shapes: B batch, D ViT width, C joint CLIP width, H×W input, h×w = H/p × W/p
 patch grid (p the patch size), M = h·w patch tokens.
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -69,8 +69,8 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
         pretrained (str, optional): Local CLIP checkpoint file (or an open_clip
             tag already in the local cache), loaded by :meth:`init_weights`.
             Default: None.
-        model_cfg (dict, optional): Inline open_clip model config overriding
-            the named one. Default: None.
+        model_cfg (dict | str, optional): open_clip model config (inline, or
+            a JSON file path) overriding the named one. Default: None.
         quick_gelu (bool, optional): QuickGELU activations; None decides from
             ``pretrained`` (OpenAI weights need them). Default: None.
         out_indices (Sequence[int]): 0-based blocks whose patch tokens are
@@ -83,7 +83,7 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
     def __init__(self,
                  model_name: str = 'ViT-B-16',
                  pretrained: Optional[str] = None,
-                 model_cfg: Optional[dict] = None,
+                 model_cfg: Union[dict, str, None] = None,
                  quick_gelu: Optional[bool] = None,
                  out_indices: Sequence[int] = (5, 7, 9, 11),
                  init_cfg: Optional[dict] = None) -> None:

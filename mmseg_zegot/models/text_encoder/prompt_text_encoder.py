@@ -6,7 +6,7 @@ tokens per prompt, E text width, C joint CLIP width, T sequence length after
 the EOT cut.
 """
 import logging
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import open_clip
 import torch
@@ -50,10 +50,10 @@ class ZegOTPromptTextEncoder(FrozenCLIPMixin, BaseModule):
             selects the tokenizer. Default: 'ViT-B-16'.
         pretrained (str, optional): Local CLIP checkpoint file, loaded by
             :meth:`init_weights`. Default: None.
-        model_cfg (dict, optional): Inline open_clip model config used
-            instead of ``model_name``'s; the tokenizer is then open_clip's
-            ``SimpleTokenizer`` (the CLIP BPE vocabulary) with the config's
-            context length. Default: None.
+        model_cfg (dict | str, optional): open_clip model config (inline, or
+            a JSON file path) used instead of ``model_name``'s; the
+            tokenizer is then open_clip's ``SimpleTokenizer`` (the CLIP BPE
+            vocabulary) with the config's context length. Default: None.
         quick_gelu (bool, optional): Force QuickGELU on or off (OpenAI
             weights need it); None lets :func:`build_clip` decide.
         num_prompts (int): N, the number of prompts per class. Default: 4.
@@ -71,7 +71,7 @@ class ZegOTPromptTextEncoder(FrozenCLIPMixin, BaseModule):
     def __init__(self,
                  model_name: str = 'ViT-B-16',
                  pretrained: Optional[str] = None,
-                 model_cfg: Optional[dict] = None,
+                 model_cfg: Union[dict, str, None] = None,
                  quick_gelu: Optional[bool] = None,
                  num_prompts: int = 4,
                  prompt_length: int = 16,

@@ -27,11 +27,12 @@ configuration error, reported as such, not something to resample silently.
 """
 import copy
 import difflib
+import json
 import os.path as osp
 import warnings
 import zipfile
 from collections.abc import Mapping
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 import open_clip
 import torch
@@ -100,7 +101,7 @@ def is_openai_weights(pretrained: Optional[str], model_name: str = '') -> bool:
 
 
 def build_clip(model_name: str = 'ViT-B-16',
-               model_cfg: Optional[dict] = None,
+               model_cfg: Union[dict, str, None] = None,
                quick_gelu: Optional[bool] = None,
                pretrained: Optional[str] = None) -> open_clip.CLIP:
     """Build an open_clip ``CLIP`` architecture (random init, no download).
@@ -109,9 +110,10 @@ def build_clip(model_name: str = 'ViT-B-16',
         model_name (str): An open_clip model name (``open_clip.list_models()``).
             With ``model_cfg`` it only names the model for pretrained tags.
             Default: 'ViT-B-16'.
-        model_cfg (dict, optional): An inline open_clip model config
-            (``embed_dim``, ``vision_cfg``, ``text_cfg``, ...) used instead of
-            the named one. Default: None.
+        model_cfg (dict | str, optional): An open_clip model config
+            (``embed_dim``, ``vision_cfg``, ``text_cfg``, ...), inline or as
+            the path of a JSON file, used instead of the named one.
+            Default: None.
         quick_gelu (bool, optional): Use QuickGELU. None decides: True for
             weights that need it (:func:`is_openai_weights`), else the model
             config's own ``quick_gelu`` (False when absent). Default: None.
@@ -147,8 +149,25 @@ def build_clip(model_name: str = 'ViT-B-16',
             'CLIPTextCfg.') from err
 
 
-def _model_config(model_name: str, model_cfg: Optional[dict]) -> dict:
+def _read_json_config(path: str) -> dict:
+    """An open_clip model config from a JSON file (open_clip's own format,
+    optionally nested under ``model_cfg`` as in its ``local-dir`` configs)."""
+    if not osp.isfile(path):
+        raise ValueError(f'`model_cfg` is a path, but {path!r} is not a file; '
+                         'give an open_clip model config dict or JSON file.')
+    with open(path, encoding='utf-8') as file:
+        try:
+            cfg = json.load(file)
+        except json.JSONDecodeError as err:
+            raise ValueError(f'`model_cfg` file {path!r} is not valid JSON: '
+                             f'{err}') from err
+    return cfg.get('model_cfg', cfg)
+
+
+def _model_config(model_name: str, model_cfg: Union[dict, str, None]) -> dict:
     """Return a copy of the model config and reject unsupported towers."""
+    if isinstance(model_cfg, str):
+        model_cfg = _read_json_config(model_cfg)
     if model_cfg is not None:
         cfg = copy.deepcopy(dict(model_cfg))
         missing = {'embed_dim', 'vision_cfg', 'text_cfg'} - cfg.keys()

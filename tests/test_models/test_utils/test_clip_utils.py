@@ -379,3 +379,25 @@ def test_file_path_with_user_home(tiny_clip_cfg, tmp_path, monkeypatch):
     torch.save(state_dict, tmp_path / 'clip.pth')
     loaded = load_clip_state_dict(osp.join('~', 'clip.pth'), 'tiny')
     assert_state_dicts_equal(loaded, state_dict)
+
+
+def test_model_cfg_from_json_file(tiny_clip_cfg, tmp_path):
+    import json
+    path = tmp_path / 'tiny.json'
+    path.write_text(json.dumps(tiny_clip_cfg))
+    torch.manual_seed(0)
+    from_file = build_clip('tiny', model_cfg=str(path))
+    torch.manual_seed(0)
+    inline = build_clip('tiny', model_cfg=tiny_clip_cfg)
+    for (key, a), (_, b) in zip(from_file.state_dict().items(),
+                                inline.state_dict().items()):
+        assert torch.equal(a, b), key
+    nested = tmp_path / 'nested.json'
+    nested.write_text(json.dumps({'model_cfg': tiny_clip_cfg}))
+    assert build_clip('tiny', model_cfg=str(nested)).visual.patch_size == (8, 8)
+    with pytest.raises(ValueError, match='is not a file'):
+        build_clip('tiny', model_cfg=str(tmp_path / 'missing.json'))
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{nope')
+    with pytest.raises(ValueError, match='not valid JSON'):
+        build_clip('tiny', model_cfg=str(bad))
