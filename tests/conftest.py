@@ -29,52 +29,98 @@ def tiny_clip_cfg() -> dict:
     return copy.deepcopy(TINY_CLIP_CFG)
 
 
-def make_voc_dataset(root, num_train: int = 6, num_val: int = 2,
-                     size=(40, 48), num_classes: int = 21,
-                     seed: int = 0) -> str:
-    """Write a tiny dataset in PASCAL VOC 2012's folder layout.
+#: Folder layouts of the real datasets, as mmseg's converters write them:
+#: (image dir, label dir, label suffix, list file dir or None, number of
+#: labelled classes, whether label 0 is a background that is ignored).
+LAYOUTS = dict(
+    voc=dict(images='JPEGImages', labels='SegmentationClass',
+             label_suffix='.png', lists='ImageSets/Segmentation',
+             num_classes=20, background=True),
+    context59=dict(images='JPEGImages', labels='SegmentationClassContext',
+                   label_suffix='.png', lists='ImageSets/SegmentationContext',
+                   num_classes=59, background=True),
+    coco_stuff=dict(images='images', labels='annotations',
+                    label_suffix='_labelTrainIds.png', lists=None,
+                    num_classes=171, background=False),
+)
 
-    Each image shows a few rectangles whose colour is a function of their
-    class index on a grey background (class 0); labels are single-channel
-    PNGs of class indices, with a 255 border around every object as VOC has.
+
+def make_layout_dataset(root, layout: str = 'voc', num_train: int = 6,
+                        num_val: int = 2, size=(40, 48), seed: int = 0,
+                        classes=None) -> str:
+    """Write a tiny dataset in the folder layout of a real benchmark.
+
+    Each image shows 1-3 rectangles whose colour is a function of their class
+    on a grey background. Labels follow the layout's convention: VOC and
+    Context write 0 for background and ``k + 1`` for class ``k`` (VOC also a
+    255 border around objects), COCO-Stuff writes class indices with 255
+    for unlabelled pixels. VOC also gets an SBD-style ``SegmentationClassAug``
+    copy and ``aug.txt``; COCO-Stuff uses ``train2017``/``val2017`` folders.
+
+    Args:
+        layout (str): A key of :data:`LAYOUTS`.
+        classes (Sequence[int], optional): Class indices (0-based, dataset
+            order) to draw from; all by default.
 
     Returns:
         str: The data root (``root``).
     """
-    import os.path as osp
     from pathlib import Path
 
     import numpy as np
     from PIL import Image
 
+    spec = LAYOUTS[layout]
     rng = np.random.default_rng(seed)
     root = Path(root)
-    for sub in ('JPEGImages', 'SegmentationClass', 'ImageSets/Segmentation'):
-        (root / sub).mkdir(parents=True, exist_ok=True)
     height, width = size
-    colours = rng.integers(0, 256, size=(num_classes, 3))
+    colours = rng.integers(0, 256, size=(spec['num_classes'], 3))
+    classes = list(range(spec['num_classes'])) if classes is None else list(
+        classes)
+    offset = 1 if spec['background'] else 0
     names = {'train': [], 'val': []}
     for index in range(num_train + num_val):
         split = 'train' if index < num_train else 'val'
         name = f'2007_{index:06d}'
         image = np.full((height, width, 3), 128, np.uint8)
-        label = np.zeros((height, width), np.uint8)
+        label = np.full((height, width), 0 if offset else 255, np.uint8)
         for _ in range(int(rng.integers(1, 4))):
-            cls = int(rng.integers(1, num_classes))
+            cls = int(classes[rng.integers(len(classes))])
             y0, x0 = rng.integers(0, height // 2), rng.integers(0, width // 2)
             y1 = y0 + rng.integers(8, height // 2 + 1)
             x1 = x0 + rng.integers(8, width // 2 + 1)
             image[y0:y1, x0:x1] = colours[cls]
-            label[y0:y1, x0:x1] = 255
-            label[y0 + 1:y1 - 1, x0 + 1:x1 - 1] = cls
-        Image.fromarray(image).save(root / 'JPEGImages' / f'{name}.jpg',
-                                    quality=95)
-        Image.fromarray(label).save(root / 'SegmentationClass' / f'{name}.png')
+            label[y0:y1, x0:x1] = 255 if layout == 'voc' else cls + offset
+            label[y0 + 1:y1 - 1, x0 + 1:x1 - 1] = cls + offset
+        sub = f'/{split}2017' if spec['lists'] is None else ''
+        for folder, array, suffix in (
+                (spec['images'], image, '.jpg'),
+                (spec['labels'], label, spec['label_suffix'])):
+            path = root / f'{folder}{sub}' / f'{name}{suffix}'
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(array).save(path, **(
+                dict(quality=95) if suffix == '.jpg' else {}))
         names[split].append(name)
-    for split, split_names in names.items():
-        (root / 'ImageSets' / 'Segmentation' / f'{split}.txt').write_text(
-            '\n'.join(split_names) + '\n')
-    return osp.abspath(root)
+    if spec['lists'] is not None:
+        lists = root / spec['lists']
+        lists.mkdir(parents=True, exist_ok=True)
+        for split, split_names in names.items():
+            (lists / f'{split}.txt').write_text('\n'.join(split_names) + '\n')
+    if layout == 'voc':
+        import shutil
+        shutil.copytree(root / spec['labels'], root / 'SegmentationClassAug')
+        (root / spec['lists'] / 'aug.txt').write_text(
+            '\n'.join(names['train']) + '\n')
+    return str(root.resolve())
+
+
+def make_voc_dataset(root, num_train: int = 6, num_val: int = 2,
+                     size=(40, 48), num_classes: int = 21,
+                     seed: int = 0) -> str:
+    """A tiny PASCAL VOC 2012 dataset (labels 0..``num_classes - 1``,
+    background 0, 255 borders): :func:`make_layout_dataset` ``'voc'``."""
+    return make_layout_dataset(root, 'voc', num_train, num_val, size, seed,
+                               classes=range(num_classes - 1))
 
 
 def run_tool(tool, *args, cwd=REPO) -> str:

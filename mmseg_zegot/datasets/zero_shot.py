@@ -17,6 +17,7 @@ and :class:`~mmseg_zegot.evaluation.ZeroShotIoUMetric` reads the split from
 """
 from typing import Mapping, Sequence, Union
 
+from mmengine import fileio
 from mmseg.datasets import (
     BaseSegDataset,
     COCOStuffDataset,
@@ -141,12 +142,38 @@ class ZeroShotDatasetMixin:
         if not lazy_init:
             self.full_init()
 
+    def full_init(self) -> None:
+        """Check the data paths, then load the file list.
+
+        mmseg's VOC and Context datasets assert on their image folder when
+        they are built; here the check waits for the data to be needed (so
+        ``lazy_init`` builds without data) and says what is missing.
+
+        Raises:
+            FileNotFoundError: If the image folder or the ``ann_file`` list
+                does not exist.
+        """
+        if self._fully_initialized:
+            return
+        img_dir = self.data_prefix.get('img_path', '')
+        if img_dir and not fileio.exists(img_dir, self.backend_args):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: image folder {img_dir} does not '
+                'exist. Prepare the dataset as docs/data_preparation.md says, '
+                'or point `data_root` / `data_prefix.img_path` at it.')
+        if self.ann_file and not fileio.exists(self.ann_file, self.backend_args):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: image list {self.ann_file} does not '
+                'exist. Prepare the dataset as docs/data_preparation.md says, '
+                'or set `ann_file` (relative to `data_root`).')
+        super().full_init()
+
 
 _VOC = PascalVOCDataset.METAINFO
 
 
 @DATASETS.register_module()
-class ZegOTPascalVOC20Dataset(ZeroShotDatasetMixin, PascalVOCDataset):
+class ZegOTPascalVOC20Dataset(ZeroShotDatasetMixin, BaseSegDataset):
     """PASCAL VOC 2012 with its 20 object classes; background is ignored.
 
     The folder layout and files are those of mmseg's ``PascalVOCDataset``
@@ -163,7 +190,7 @@ class ZegOTPascalVOC20Dataset(ZeroShotDatasetMixin, PascalVOCDataset):
         reduce_zero_label (bool): Defaults to True (see above).
         zero_shot_split: Defaults to ``'voc'`` (unseen: pottedplant, sheep,
             sofa, train, tvmonitor). See :class:`ZeroShotDatasetMixin`.
-        **kwargs: Passed to ``PascalVOCDataset``.
+        **kwargs: Passed to ``BaseSegDataset``.
     """
     METAINFO = dict(
         classes=get_split('voc').classes,
@@ -174,19 +201,22 @@ class ZegOTPascalVOC20Dataset(ZeroShotDatasetMixin, PascalVOCDataset):
 
     def __init__(self,
                  ann_file: str,
+                 img_suffix: str = '.jpg',
+                 seg_map_suffix: str = '.png',
                  reduce_zero_label: bool = True,
                  zero_shot_split: SplitSpec = 'voc',
                  **kwargs) -> None:
         super().__init__(
             ann_file=ann_file,
+            img_suffix=img_suffix,
+            seg_map_suffix=seg_map_suffix,
             reduce_zero_label=reduce_zero_label,
             zero_shot_split=zero_shot_split,
             **kwargs)
 
 
 @DATASETS.register_module()
-class ZegOTPascalContext59Dataset(ZeroShotDatasetMixin,
-                                  PascalContextDataset59):
+class ZegOTPascalContext59Dataset(ZeroShotDatasetMixin, BaseSegDataset):
     """PASCAL Context with 59 classes (background ignored), in mmseg's
     ``pascal_context`` layout (``JPEGImages``, ``SegmentationClassContext``,
     ``ImageSets/SegmentationContext/{train,val}.txt``; labels 0 = background
@@ -197,13 +227,25 @@ class ZegOTPascalContext59Dataset(ZeroShotDatasetMixin,
         zero_shot_split: Defaults to ``'context59'`` (unseen: aeroplane,
             bird, boat, cat, cow, fence, keyboard, motorbike, sofa,
             tvmonitor). See :class:`ZeroShotDatasetMixin`.
-        **kwargs: Passed to ``PascalContextDataset59``.
+        **kwargs: Passed to ``BaseSegDataset``.
     """
 
+    METAINFO = PascalContextDataset59.METAINFO
+
     def __init__(self,
+                 ann_file: str = '',
+                 img_suffix: str = '.jpg',
+                 seg_map_suffix: str = '.png',
+                 reduce_zero_label: bool = True,
                  zero_shot_split: SplitSpec = 'context59',
                  **kwargs) -> None:
-        super().__init__(zero_shot_split=zero_shot_split, **kwargs)
+        super().__init__(
+            ann_file=ann_file,
+            img_suffix=img_suffix,
+            seg_map_suffix=seg_map_suffix,
+            reduce_zero_label=reduce_zero_label,
+            zero_shot_split=zero_shot_split,
+            **kwargs)
 
 
 @DATASETS.register_module()

@@ -82,7 +82,8 @@ def voc_cfg(root, **kwargs):
 
 def test_voc20_drops_background_and_carries_the_split(voc_root):
     dataset = DATASETS.build(voc_cfg(voc_root))
-    assert isinstance(dataset, PascalVOCDataset)
+    assert (dataset.img_suffix, dataset.seg_map_suffix) == ('.jpg', '.png')
+    assert dataset.reduce_zero_label
     assert len(dataset) == 1
     raw = np.array(Image.open(voc_root / 'SegmentationClass/2007_000001.png'))
     gt = load(dataset)
@@ -170,7 +171,10 @@ def test_context59_layout(tmp_path):
                 seg_map_path='SegmentationClassContext'),
             ann_file='ImageSets/SegmentationContext/train.txt',
             pipeline=PIPELINE))
-    assert isinstance(dataset, PascalContextDataset59)
+    assert (dataset.img_suffix, dataset.seg_map_suffix) == ('.jpg', '.png')
+    assert dataset.reduce_zero_label
+    assert dataset.metainfo['classes'] == PascalContextDataset59.METAINFO[
+        'classes']
     raw = np.array(
         Image.open(tmp_path / 'SegmentationClassContext/2008_000002.png'))
     gt = load(dataset)
@@ -276,3 +280,23 @@ def test_split_is_checked_before_the_file_list_is_read(voc_root, tmp_path):
     assert not lazy._fully_initialized and lazy.data_list == []
     lazy.full_init()
     assert len(lazy) == 1
+
+
+@pytest.mark.parametrize('dataset_type', [
+    'ZegOTPascalVOC20Dataset', 'ZegOTPascalContext59Dataset',
+    'ZegOTCOCOStuffDataset'
+])
+def test_lazy_build_without_data_then_clear_error(tmp_path, dataset_type):
+    cfg = dict(type=dataset_type, data_root=str(tmp_path / 'missing'),
+               data_prefix=dict(img_path='JPEGImages', seg_map_path='labels'),
+               pipeline=PIPELINE, lazy_init=True)
+    if dataset_type != 'ZegOTCOCOStuffDataset':
+        cfg['ann_file'] = 'list.txt'
+    dataset = DATASETS.build(cfg)
+    assert dataset.metainfo['unseen_classes']
+    with pytest.raises(FileNotFoundError, match='image folder .*missing'):
+        dataset.full_init()
+    (tmp_path / 'missing' / 'JPEGImages').mkdir(parents=True)
+    if dataset_type != 'ZegOTCOCOStuffDataset':
+        with pytest.raises(FileNotFoundError, match='image list .*list.txt'):
+            dataset.full_init()

@@ -1,0 +1,19 @@
+# Mixing example 2: the ZegOT components inside a config built on mmseg's own
+# bases. mmseg's runtime and 20k SGD schedule are used as they are; the one
+# line that makes our components available is `custom_imports`.
+_base_ = [
+    '../_base_/models/zegot_vit-b16.py',
+    '../_base_/datasets/zegot_voc12_aug.py',
+    'mmseg::_base_/default_runtime.py',
+    'mmseg::_base_/schedules/schedule_20k.py',
+]
+custom_imports = dict(imports=['mmseg_zegot'], allow_failed_imports=False)
+crop_size = (512, 512)
+model = dict(
+    zero_shot_split='voc',
+    data_preprocessor=dict(size=crop_size),
+    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
+# The frozen CLIP stays frozen under any optimizer; only the prompts, DLFA
+# projections, text alignment and decoder train.
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.001, momentum=0.9, weight_decay=0.0005))

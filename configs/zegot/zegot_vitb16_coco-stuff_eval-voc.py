@@ -1,0 +1,27 @@
+# Cross-dataset evaluation: the COCO-Stuff model (inductive) tested on PASCAL
+# VOC 2012 val with VOC's 20 class names as the vocabulary. Test only:
+#   python tools/test.py configs/zegot/zegot_vitb16_coco-stuff_eval-voc.py \
+#       work_dirs/zegot_vitb16_coco-stuff/iter_80000.pth
+# mIoU is the cross-dataset number; seen/unseen/hIoU refer to VOC's split.
+_base_ = ['./zegot_vitb16_coco-stuff.py']
+model = dict(
+    zero_shot_split='voc',
+    # COCO's seen classes are not VOC's: no seen-class calibration.
+    decode_head=dict(seen_bias=0.0))
+val_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type='ZegOTPascalVOC20Dataset',
+        data_root='data/VOCdevkit/VOC2012',
+        zero_shot_split='voc',
+        data_prefix=dict(
+            img_path='JPEGImages', seg_map_path='SegmentationClass'),
+        ann_file='ImageSets/Segmentation/val.txt',
+        pipeline={{_base_.test_pipeline}}))
+test_dataloader = val_dataloader
+# Test only: no training loop, so this config can never train on the
+# COCO labels with another dataset's vocabulary.
+train_dataloader = None
+train_cfg = None
+optim_wrapper = None
+param_scheduler = None

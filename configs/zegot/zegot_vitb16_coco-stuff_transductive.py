@@ -1,0 +1,13 @@
+# ZegOT, ViT-B/16, COCO-Stuff 164k, transductive: from the half-way (40k)
+# inductive checkpoint, 40k iterations of self-training on unseen pixels.
+_base_ = ['./zegot_vitb16_coco-stuff.py']
+load_from = 'work_dirs/zegot_vitb16_coco-stuff/iter_40000.pth'
+model = dict(setting='transductive', decode_head=dict(seen_bias=0.0))
+max_iters = 40000
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
+         end=1500),
+    dict(type='PolyLR', power=0.9, eta_min=1e-6, by_epoch=False, begin=1500,
+         end=max_iters),
+]
+train_cfg = dict(max_iters=max_iters, val_interval=8000)

@@ -1,0 +1,13 @@
+# ZegOT, ViT-B/16, PASCAL Context-59, transductive: from the half-way (20k)
+# inductive checkpoint, 20k iterations of self-training on unseen pixels.
+_base_ = ['./zegot_vitb16_context59.py']
+load_from = 'work_dirs/zegot_vitb16_context59/iter_20000.pth'
+model = dict(setting='transductive', decode_head=dict(seen_bias=0.0))
+max_iters = 20000
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
+         end=1500),
+    dict(type='PolyLR', power=0.9, eta_min=1e-6, by_epoch=False, begin=1500,
+         end=max_iters),
+]
+train_cfg = dict(max_iters=max_iters, val_interval=4000)
