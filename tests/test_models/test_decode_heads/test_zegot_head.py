@@ -348,3 +348,26 @@ def test_invalid_config_raises_naming_the_key(kwargs, key):
 def test_tiny_width_with_eight_heads():
     head = make_head(channels=32)
     assert head.decoder.scores.num_heads == 8
+
+
+@pytest.mark.parametrize('seed', range(5))
+def test_pseudo_labels_never_seen_never_overwrite(seed):
+    """On random scores and labels: labelled pixels keep their labels and
+    pseudo-labelled pixels only ever get an unseen class."""
+    generator = torch.Generator().manual_seed(seed)
+    num_classes = 7
+    unseen = torch.zeros(num_classes, dtype=torch.bool)
+    unseen[torch.randperm(num_classes, generator=generator)[:3]] = True
+    label_map = torch.arange(num_classes)
+    label_map[unseen] = PSEUDO_LABEL
+    head = make_head(decoder=None)
+    head.set_label_map(label_map, pseudo_label_mask=unseen)
+    gt = torch.randint(0, num_classes, (2, 6, 5), generator=generator)
+    gt[torch.rand(gt.shape, generator=generator) < 0.2] = 255
+    labels = head.map_labels(gt, num_columns=num_classes)
+    score = torch.randn(2, num_classes, 6, 5, generator=generator) * 5
+    out = head.assign_pseudo_labels(labels, {'score_logits': score})
+    hidden = labels == PSEUDO_LABEL
+    assert hidden.any()
+    assert torch.equal(out[~hidden], labels[~hidden])
+    assert unseen[out[hidden]].all()
