@@ -75,6 +75,10 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
             ``pretrained`` (OpenAI weights need them). Default: None.
         out_indices (Sequence[int]): 0-based blocks whose patch tokens are
             returned (negative counts from the end). Default: (5, 7, 9, 11).
+        output_global (bool): Return ``(taps, global)`` for ZegOT (True), or
+            only the tuple of taps, the feature maps any stock mmseg head
+            takes (False), e.g. a closed-set baseline on the frozen CLIP.
+            Default: True.
         init_cfg (None): Not supported: the weights come from ``pretrained``.
     """
 
@@ -86,6 +90,7 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
                  model_cfg: Union[dict, str, None] = None,
                  quick_gelu: Optional[bool] = None,
                  out_indices: Sequence[int] = (5, 7, 9, 11),
+                 output_global: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         if init_cfg is not None:
             raise ValueError(
@@ -120,6 +125,7 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
         self.model_name = model_name
         self.pretrained = pretrained
         self.out_indices = tuple(i % depth for i in out_indices)
+        self.output_global = output_global
 
     @property
     def embed_dims(self) -> int:
@@ -164,7 +170,9 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
         self.load_frozen_clip(self.visual, 'visual')
 
     @torch.no_grad()
-    def forward(self, inputs: Tensor) -> Tuple[List[Tensor], Tensor]:
+    def forward(
+        self, inputs: Tensor
+    ) -> Union[Tuple[List[Tensor], Tensor], Tuple[Tensor, ...]]:
         """Encode normalised images.
 
         Args:
@@ -177,7 +185,8 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
             tokens per ``out_indices`` entry (block outputs before ``ln_post``
             and projection, class token dropped), and the B×C global
             embedding: the final class token after ``ln_post`` and ``proj``,
-            L2-normalised.
+            L2-normalised. With ``output_global=False``, the taps alone, as a
+            tuple.
 
         Raises:
             ValueError: If H or W is not a multiple of the patch size.
@@ -208,5 +217,7 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
             by_index[i][:, 1:].reshape(batch, *grid, -1).permute(
                 0, 3, 1, 2).contiguous() for i in self.out_indices
         ]
+        if not self.output_global:
+            return tuple(taps)
         global_embed = visual.ln_post(x[:, 0]) @ visual.proj  # B×C
         return taps, F.normalize(global_embed, dim=-1)

@@ -128,6 +128,9 @@ class ZegOTHead(BaseDecodeHead):
             ``'learned'``.
         use_ot (bool): False replaces the Sinkhorn plan by the uniform one
             (``S* = sum_n S``), for ablations. Defaults to True.
+        text_alignment (bool): The learned global text alignment; False
+            uses the prompt embeddings as they are (``q = t``), e.g. for the
+            training-free dense-CLIP baseline. Defaults to True.
         ot_epsilon (float): Entropic regularisation of Sinkhorn. Defaults to
             0.05.
         ot_iters (int): Sinkhorn iterations. Defaults to 50.
@@ -164,6 +167,7 @@ class ZegOTHead(BaseDecodeHead):
                  in_index: Sequence[int] = (0, 1, 2, 3),
                  dlfa_projection: str = 'learned',
                  use_ot: bool = True,
+                 text_alignment: bool = True,
                  ot_epsilon: float = 0.05,
                  ot_iters: int = 50,
                  ot_grad: str = 'detach',
@@ -203,6 +207,9 @@ class ZegOTHead(BaseDecodeHead):
                              f'got {dlfa_projection!r}')
         if not isinstance(use_ot, bool):
             raise ValueError(f'use_ot must be a bool, got {use_ot!r}')
+        if not isinstance(text_alignment, bool):
+            raise ValueError(
+                f'text_alignment must be a bool, got {text_alignment!r}')
         if ot_grad not in OT_GRAD_MODES:
             raise ValueError(
                 f'ot_grad must be one of {OT_GRAD_MODES}, got {ot_grad!r}')
@@ -264,7 +271,8 @@ class ZegOTHead(BaseDecodeHead):
         if dlfa_projection == 'frozen':
             self.dlfa.requires_grad_(False)
         # 2. Global text alignment (ZegCLIP's relationship descriptor).
-        self.text_align = nn.Linear(2 * channels, channels)
+        self.text_align = (nn.Linear(2 * channels, channels)
+                           if text_alignment else None)
         # 5. Decoder.
         if decoder is not None:
             decoder = copy.deepcopy(dict(decoder))
@@ -297,7 +305,8 @@ class ZegOTHead(BaseDecodeHead):
         bias 0) and the decoder. The DLFA projections are initialised from
         CLIP by :meth:`init_dlfa_from_clip`, which ZegOTSegmentor calls once
         the image encoder has loaded CLIP."""
-        trunc_normal_init(self.text_align, std=0.02, bias=0.0)
+        if self.text_align is not None:
+            trunc_normal_init(self.text_align, std=0.02, bias=0.0)
         if self.decoder is not None:
             self.decoder.init_weights()
 
@@ -382,7 +391,8 @@ class ZegOTHead(BaseDecodeHead):
         ]
 
     def align_text(self, global_embed: Tensor, text_embed: Tensor) -> Tensor:
-        """Global text alignment ``q = normalize(W [g ⊙ t ; t])``.
+        """Global text alignment ``q = normalize(W [g ⊙ t ; t])``, or
+        ``q = t`` with ``text_alignment=False``.
 
         Args:
             global_embed (Tensor): g, (B, C).
@@ -392,6 +402,8 @@ class ZegOTHead(BaseDecodeHead):
             Tensor: q, (B, K, N, C), unit norm.
         """
         t = text_embed.unsqueeze(0).expand(global_embed.size(0), -1, -1, -1)
+        if self.text_align is None:
+            return F.normalize(t, dim=-1)
         gt = global_embed[:, None, None, :] * t
         return F.normalize(self.text_align(torch.cat([gt, t], dim=-1)),
                            dim=-1)

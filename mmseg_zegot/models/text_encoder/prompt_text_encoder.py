@@ -60,6 +60,10 @@ class ZegOTPromptTextEncoder(FrozenCLIPMixin, BaseModule):
         prompt_length (int): L, learnable tokens per prompt. Default: 16.
         prompt_init_std (float): Std of the normal init of the contexts.
             Default: 0.02.
+        template (str): How a class name is written after the context, with
+            one ``{}`` for the name. Default: ``'{}.'`` (the name and a full
+            stop); ``'a photo of a {}.'`` with ``prompt_length=0`` gives
+            CLIP's plain zero-shot prompt.
         vocabulary (Sequence[str], optional): Initial class names; can be set
             later with :meth:`set_vocabulary`. Default: None.
         init_cfg (None): Not supported: the module initialises itself from
@@ -76,6 +80,7 @@ class ZegOTPromptTextEncoder(FrozenCLIPMixin, BaseModule):
                  num_prompts: int = 4,
                  prompt_length: int = 16,
                  prompt_init_std: float = 0.02,
+                 template: str = '{}.',
                  vocabulary: Optional[Sequence[str]] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if init_cfg is not None:
@@ -116,6 +121,11 @@ class ZegOTPromptTextEncoder(FrozenCLIPMixin, BaseModule):
         self.model_name = model_name
         self.pretrained = pretrained
         self.prompt_init_std = prompt_init_std
+        if not isinstance(template, str) or template.count('{}') != 1:
+            raise ValueError(
+                "`template` must be a string with one '{}' for the class "
+                f'name, got {template!r}.')
+        self.template = template
         width = clip.token_embedding.embedding_dim
         self.contexts = nn.Parameter(
             torch.empty(num_prompts, prompt_length, width))
@@ -164,7 +174,8 @@ class ZegOTPromptTextEncoder(FrozenCLIPMixin, BaseModule):
     def set_vocabulary(self, class_names: Sequence[str]) -> None:
         """Tokenize the class names and rebuild the name-dependent buffers.
 
-        Each name becomes ``"{name}."``. Names longer than the
+        Each name becomes ``template.format(name)`` (``"{name}."`` by
+        default), after the prompt context. Names longer than the
         ``context_length - L - 2`` tokens that fit are truncated (the EOT is
         kept) with a warning.
 
@@ -188,13 +199,13 @@ class ZegOTPromptTextEncoder(FrozenCLIPMixin, BaseModule):
                     f'`vocabulary` holds the class {name!r} more than once.')
             seen.add(name)
 
-        ids = self.tokenizer([f'{name}.' for name in names])
+        ids = self.tokenizer([self.template.format(name) for name in names])
         eot = self._eot_positions(ids)
         max_eot = self.clip.context_length - self.prompt_length - 1
         for k in torch.nonzero(eot > max_eot).flatten().tolist():
             print_log(
                 f'ZegOTPromptTextEncoder: class {names[k]!r} takes '
-                f'{int(eot[k]) - 1} tokens (with the trailing "."); only '
+                f'{int(eot[k]) - 1} tokens (with the template); only '
                 f'{max_eot - 1} fit in context_length '
                 f'{self.clip.context_length} with prompt_length '
                 f'{self.prompt_length}, so the name is truncated.',

@@ -285,3 +285,22 @@ def test_dimensions_and_output_projection(tiny_clip_cfg, clip_file):
     torch.testing.assert_close(backbone.visual.ln_post.weight,
                                clip.visual.ln_post.weight, rtol=0, atol=0)
     assert not proj.requires_grad
+
+
+def test_taps_only_for_stock_mmseg_heads(tiny_clip_cfg):
+    """output_global=False gives the tuple of feature maps a stock mmseg
+    head takes, equal to the taps of the ZegOT output."""
+    from mmseg.models.decode_heads import FCNHead
+    torch.manual_seed(0)
+    both = make_backbone(tiny_clip_cfg)
+    only = make_backbone(tiny_clip_cfg, output_global=False)
+    only.load_state_dict(both.state_dict())
+    x = torch.randn(2, 3, 32, 40)
+    taps, _ = both(x)
+    features = only(x)
+    assert isinstance(features, tuple) and len(features) == 2
+    for a, b in zip(taps, features):
+        torch.testing.assert_close(a, b)
+    head = FCNHead(in_channels=64, channels=16, num_convs=1, num_classes=5,
+                   in_index=-1)
+    assert head(features).shape == (2, 5, 4, 5)

@@ -371,3 +371,12 @@ def test_pseudo_labels_never_seen_never_overwrite(seed):
     assert hidden.any()
     assert torch.equal(out[~hidden], labels[~hidden])
     assert unseen[out[hidden]].all()
+
+
+def test_without_text_alignment_queries_are_the_prompts():
+    head = make_head(text_alignment=False)
+    assert head.text_align is None
+    g = F.normalize(torch.randn(2, 32), dim=-1)
+    t = F.normalize(torch.randn(3, 4, 32), dim=-1)
+    torch.testing.assert_close(head.align_text(g, t),
+                               t.unsqueeze(0).expand(2, -1, -1, -1))

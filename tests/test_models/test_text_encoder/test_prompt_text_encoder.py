@@ -351,3 +351,19 @@ def test_checkpoint_with_other_activation_is_refused(tiny_clip_cfg):
     with pytest.raises(ValueError,
                        match=r'model\.text_encoder\.quick_gelu=True'):
         gelu.load_state_dict(quick.state_dict())
+
+
+def test_template_without_context_is_clips_zero_shot_prompt(tiny_clip_cfg):
+    encoder = ZegOTPromptTextEncoder(
+        model_name='tiny', model_cfg=tiny_clip_cfg, num_prompts=1,
+        prompt_length=0, template='a photo of a {}.',
+        vocabulary=['cat', 'traffic light']).eval()
+    clip = encoder.clip
+    tokens = open_clip.SimpleTokenizer(context_length=77)(
+        ['a photo of a cat.', 'a photo of a traffic light.'])
+    reference = clip.encode_text(tokens, normalize=True)
+    torch.testing.assert_close(encoder()[:, 0], reference, atol=1e-5,
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match='template'):
+        ZegOTPromptTextEncoder(model_name='tiny', model_cfg=tiny_clip_cfg,
+                               template='a photo')
