@@ -1,7 +1,8 @@
 # Mixing example 1: our zero-shot split and metric around a stock mmseg model.
 # A closed-set FCN (ResNet-50) trained on VOC's 15 seen classes with the
 # unseen pixels ignored (ZegOTZeroShotLabels), evaluated on all 20 classes
-# with ZeroShotIoUMetric. As expected of a closed-set model it cannot
+# with ZeroShotIoUMetric (the ResNet-50 starts from mmseg's ImageNet weights,
+# downloaded by mmseg). As expected of a closed-set model it cannot
 # predict unseen classes: its mIoU.unseen stays near 0 (the baseline that
 # zero-shot methods are measured against).
 _base_ = [
