@@ -126,9 +126,15 @@ def load_checkpoint_safely(filename: str, map_location=None) -> Any:
             f'use OUT.pth. Details: {str(error).splitlines()[0]}') from error
 
 
+def load_from_local_weights_only(filename: str, map_location=None) -> Any:
+    """MMEngine's local-file loader scheme; its name is what MMEngine logs
+    ("Loads checkpoint by local_weights_only backend")."""
+    return load_checkpoint_safely(filename, map_location)
+
+
 def register_safe_checkpoint_loader() -> None:
     """Make :func:`load_checkpoint_safely` MMEngine's local-file loader, so
     ``load_from``, ``--resume`` and ``tools/test.py CKPT`` all use it."""
     CheckpointLoader.register_scheme(
-        prefixes='', loader=load_checkpoint_safely, force=True)
+        prefixes='', loader=load_from_local_weights_only, force=True)
 

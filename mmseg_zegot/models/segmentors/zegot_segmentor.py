@@ -95,6 +95,8 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
             ``'slide'`` (with ``crop_size`` and ``stride``).
         data_preprocessor (dict, optional): A ``SegDataPreProcessor`` config
             with CLIP's mean/std.
+        pretrained (None): Accepted for mmseg's ``init_model``, which sets
+            it to None; any other value is an error (see ``init_cfg``).
         init_cfg (None): Not supported (CLIP comes from the encoders'
             ``pretrained``; use ``load_from`` for ZegOT checkpoints).
     """
@@ -110,7 +112,14 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
+                 pretrained: Optional[str] = None,
                  init_cfg: OptConfigType = None):
+        if pretrained is not None:
+            raise ValueError(
+                f'ZegOTSegmentor does not take `pretrained` (got '
+                f'{pretrained!r}): set `model.image_encoder.pretrained` and '
+                '`model.text_encoder.pretrained` to the CLIP file, and load a '
+                'trained ZegOT checkpoint with `load_from`.')
         if init_cfg is not None:
             raise ValueError(
                 f'ZegOTSegmentor does not support init_cfg (got {init_cfg!r}):'

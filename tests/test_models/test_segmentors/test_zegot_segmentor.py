@@ -367,3 +367,11 @@ def test_zero_shot_split_gives_the_vocabularies(tiny_clip_cfg):
     cfg['zero_shot_split'] = dict(unseen_classes=['dog'])
     with pytest.raises(ValueError, match='zero_shot_split'):
         MODELS.build(cfg)
+
+
+def test_mmseg_init_model_builds_it(tiny_clip_cfg):
+    """mmseg.apis.init_model sets model.pretrained=None; anything else is
+    refused with the keys to use instead."""
+    MODELS.build(model_cfg(tiny_clip_cfg, pretrained=None))
+    with pytest.raises(ValueError, match='image_encoder.pretrained'):
+        MODELS.build(model_cfg(tiny_clip_cfg, pretrained='clip.pth'))
