@@ -12,7 +12,7 @@ env-tests:
 	@tools/bootstrap.sh tests
 
 demo: env
-	$(PY) tools/run_demo.py
+	$(PY) tools/toy/run_benchmark.py
 
 lint: env-tests
 	$(PY) -m ruff check .

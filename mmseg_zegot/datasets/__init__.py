@@ -1,10 +1,11 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 from . import transforms  # noqa: F401
-from .splits import SPLITS, ZeroShotSplit, get_split, make_split
+from .splits import SPLITS, ZeroShotSplit, get_split, make_split, resolve_split
 from .zero_shot import (
     ZegOTCOCOStuffDataset,
     ZegOTPascalContext59Dataset,
     ZegOTPascalVOC20Dataset,
+    ZegOTToyWorldDataset,
     ZegOTZeroShotDataset,
     ZeroShotDatasetMixin,
     build_zero_shot_split,
@@ -14,5 +15,5 @@ __all__ = [
     'SPLITS', 'ZeroShotSplit', 'get_split', 'make_split',
     'ZeroShotDatasetMixin', 'build_zero_shot_split', 'ZegOTPascalVOC20Dataset',
     'ZegOTPascalContext59Dataset', 'ZegOTCOCOStuffDataset',
-    'ZegOTZeroShotDataset'
+    'ZegOTZeroShotDataset', 'ZegOTToyWorldDataset', 'resolve_split'
 ]

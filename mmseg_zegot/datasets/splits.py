@@ -21,6 +21,8 @@ from typing import Dict, Iterable, Tuple, Union
 
 from mmseg.datasets import COCOStuffDataset, PascalContextDataset59, PascalVOCDataset
 
+from .toy_world import CLASS_NAMES as TOY_CLASS_NAMES
+
 
 @dataclass(frozen=True)
 class ZeroShotSplit:
@@ -152,6 +154,9 @@ SPLITS: Dict[str, ZeroShotSplit] = {
              'scissors', 'cardboard', 'clouds', 'grass', 'playingfield',
              'river', 'road', 'tree', 'wall-concrete'),
             name='coco-stuff'),
+        # The toy world of the embedded benchmark (mmseg_zegot.datasets.
+        # toy_world), 12 shapes: 9 seen / 3 unseen by default.
+        make_split(TOY_CLASS_NAMES, ('star', 'moon', 'flower'), name='toy'),
     )
 }
 
@@ -181,7 +186,9 @@ def get_split(name: str, fully_supervised: bool = False) -> ZeroShotSplit:
 
 def resolve_split(spec: Union[str, Mapping, ZeroShotSplit]) -> ZeroShotSplit:
     """A split from a config value: a split name, a :class:`ZeroShotSplit`,
-    or ``dict(classes=[...], unseen_classes=[...], name='...')``.
+    ``dict(classes=[...], unseen_classes=[...])``, or
+    ``dict(name=..., unseen_classes=[...])`` for another split of a known
+    dataset (the classes of :data:`SPLITS` ``[name]``, other unseen ones).
 
     Raises:
         ValueError: If ``spec`` is none of these.
@@ -190,11 +197,16 @@ def resolve_split(spec: Union[str, Mapping, ZeroShotSplit]) -> ZeroShotSplit:
         return spec
     if isinstance(spec, str):
         return get_split(spec)
-    if isinstance(spec, Mapping) and {'classes', 'unseen_classes'} <= set(
-            spec) and set(spec) <= {'classes', 'unseen_classes', 'name'}:
-        return make_split(spec['classes'], spec['unseen_classes'],
-                          name=spec.get('name', 'custom'))
+    keys = set(spec) if isinstance(spec, Mapping) else set()
+    if 'unseen_classes' in keys and keys <= {'classes', 'unseen_classes',
+                                             'name'}:
+        if 'classes' in keys:
+            return make_split(spec['classes'], spec['unseen_classes'],
+                              name=spec.get('name', 'custom'))
+        if 'name' in keys:
+            return make_split(get_split(spec['name']).classes,
+                              spec['unseen_classes'], name=spec['name'])
     raise ValueError(
         '`zero_shot_split` must be a split name '
-        f'({sorted(SPLITS)}) or dict(classes=[...], unseen_classes=[...]), '
-        f'got {spec!r}.')
+        f'({sorted(SPLITS)}), dict(classes=[...], unseen_classes=[...]) or '
+        f'dict(name=..., unseen_classes=[...]), got {spec!r}.')

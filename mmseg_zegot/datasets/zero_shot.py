@@ -26,7 +26,7 @@ from mmseg.datasets import (
 )
 from mmseg.registry import DATASETS
 
-from .splits import ZeroShotSplit, get_split, make_split
+from .splits import SPLITS, ZeroShotSplit, get_split, make_split, resolve_split
 
 SplitSpec = Union[str, Mapping, ZeroShotSplit, None]
 
@@ -77,6 +77,8 @@ def build_zero_shot_split(zero_shot_split: SplitSpec,
             zero_shot_split.get('classes', classes),
             zero_shot_split['unseen_classes'],
             name=zero_shot_split.get('name', 'custom'))
+        if 'classes' not in zero_shot_split and split.name in SPLITS:
+            split = resolve_split(zero_shot_split)
     else:
         raise ValueError(
             '`zero_shot_split` must be a split name, a dict(unseen_classes=..'
@@ -294,3 +296,35 @@ class ZegOTZeroShotDataset(ZeroShotDatasetMixin, BaseSegDataset):
             ``classes`` uses ``metainfo['classes']``. Defaults to None.
         **kwargs: Passed to ``BaseSegDataset``.
     """
+
+
+@DATASETS.register_module()
+class ZegOTToyWorldDataset(ZeroShotDatasetMixin, BaseSegDataset):
+    """The procedural toy world of the embedded benchmark
+    (:mod:`mmseg_zegot.datasets.toy_world`), in VOC's layout with PNG images:
+    ``JPEGImages/*.png``, ``SegmentationClass/*.png`` (0 background, 1..K,
+    255 borders; ``reduce_zero_label=True``) and
+    ``ImageSets/Segmentation/{train,val}.txt``.
+
+    Args:
+        zero_shot_split: Defaults to ``'toy'``; another split of the same
+            classes is ``dict(name='toy', unseen_classes=[...])``. See
+            :class:`ZeroShotDatasetMixin`.
+        **kwargs: Passed to ``BaseSegDataset``.
+    """
+    METAINFO = dict(classes=get_split('toy').classes)
+
+    def __init__(self,
+                 ann_file: str = '',
+                 img_suffix: str = '.png',
+                 seg_map_suffix: str = '.png',
+                 reduce_zero_label: bool = True,
+                 zero_shot_split: SplitSpec = 'toy',
+                 **kwargs) -> None:
+        super().__init__(
+            ann_file=ann_file,
+            img_suffix=img_suffix,
+            seg_map_suffix=seg_map_suffix,
+            reduce_zero_label=reduce_zero_label,
+            zero_shot_split=zero_shot_split,
+            **kwargs)

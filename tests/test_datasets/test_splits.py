@@ -30,8 +30,8 @@ UNSEEN_NAMES = {
 }
 
 
-def test_registry_holds_exactly_the_benchmarks():
-    assert sorted(SPLITS) == sorted(EXPECTED)
+def test_registry_holds_the_benchmarks_and_the_toy_world():
+    assert sorted(SPLITS) == sorted([*EXPECTED, 'toy'])
     assert PascalVOCDataset.METAINFO['classes'][0] == 'background'
 
 
@@ -101,3 +101,17 @@ def test_make_split_unknown_unseen_names_the_key_and_valid_names():
 def test_make_split_rejects_bad_worlds(classes, unseen, match):
     with pytest.raises(ValueError, match=match):
         make_split(classes, unseen)
+
+
+def test_toy_split_and_named_resplits():
+    from mmseg_zegot.datasets.splits import resolve_split
+    from mmseg_zegot.datasets.toy_world import CLASS_NAMES
+    toy = get_split('toy')
+    assert toy.classes == CLASS_NAMES and len(toy.seen) == 9
+    other = resolve_split(dict(name='toy', unseen_classes=['ring', 'cloud']))
+    assert other.classes == CLASS_NAMES
+    assert other.unseen == ('ring', 'cloud') and len(other.seen) == 10
+    with pytest.raises(ValueError, match='unseen_classes'):
+        resolve_split(dict(name='toy', unseen_classes=['dragon']))
+    with pytest.raises(ValueError, match='zero_shot_split'):
+        resolve_split(dict(name='toy'))

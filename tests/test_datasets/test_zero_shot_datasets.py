@@ -238,14 +238,14 @@ def test_generic_dataset_with_a_custom_split(toy_root):
         toy_cfg(
             toy_root,
             metainfo=dict(classes=classes),
-            zero_shot_split=dict(unseen_classes=['sky', 'dog'], name='toy')))
+            zero_shot_split=dict(unseen_classes=['sky', 'dog'], name='pets')))
     raw = np.array(Image.open(toy_root / 'ann_dir/train/a.png'))
     np.testing.assert_array_equal(load(dataset), raw)
     meta = dataset.metainfo
     assert meta['classes'] == classes and len(meta['palette']) == 4
     assert meta['seen_classes'] == ('cat', 'grass')
     assert meta['unseen_classes'] == ('dog', 'sky')
-    assert meta['zero_shot_split'] == 'toy'
+    assert meta['zero_shot_split'] == 'pets'
 
 
 def test_generic_dataset_reduce_zero_label_and_default_split(toy_root):

@@ -21,12 +21,10 @@ data_preprocessor = dict(
 model = dict(
     type='ZegOTSegmentor',
     data_preprocessor=data_preprocessor,
-    # The split, set by the dataset config: a name ('voc', 'context59',
-    # 'coco-stuff') or dict(classes=[...], unseen_classes=[...]); or give
-    # class_names / seen_classes directly instead.
-    zero_shot_split=None,
-    class_names=None,
-    seen_classes=None,
+    # The split is set by each leaf config as `zero_shot_split`: a name
+    # ('voc', 'context59', 'coco-stuff', 'toy'), dict(name=..., unseen_classes=
+    # [...]) or dict(classes=[...], unseen_classes=[...]); or give
+    # class_names / seen_classes instead.
     setting='inductive',  # 'inductive' | 'transductive' | 'fully'
     image_encoder=dict(
         type='ZegOTCLIPVisionTransformer',

@@ -1,12 +1,13 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 """Hide the labels of unseen classes for zero-shot training."""
-from typing import Optional, Sequence
+from collections.abc import Mapping
+from typing import Optional, Sequence, Union
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
-from ..splits import ZeroShotSplit, get_split, make_split
+from ..splits import ZeroShotSplit, make_split, resolve_split
 
 #: Training settings: which labels of unseen classes the model gets.
 SETTINGS = ('inductive', 'transductive', 'fully')
@@ -40,9 +41,11 @@ class ZegOTZeroShotLabels(BaseTransform):
     Args:
         setting (str): One of ``'inductive'``, ``'transductive'``,
             ``'fully'``. Defaults to ``'inductive'``.
-        zero_shot_split (str, optional): A split name of
-            :data:`~mmseg_zegot.datasets.splits.SPLITS`. Give either this or
-            ``classes`` and ``unseen_classes``.
+        zero_shot_split (str | dict, optional): The split as the datasets
+            and the model take it (a name of
+            :data:`~mmseg_zegot.datasets.splits.SPLITS` or a dict, see
+            :func:`~mmseg_zegot.datasets.splits.resolve_split`). Give either
+            this or ``classes`` and ``unseen_classes``.
         classes (Sequence[str], optional): All class names, in label order.
         unseen_classes (Sequence[str], optional): Names of the unseen
             classes.
@@ -54,7 +57,7 @@ class ZegOTZeroShotLabels(BaseTransform):
 
     def __init__(self,
                  setting: str = 'inductive',
-                 zero_shot_split: Optional[str] = None,
+                 zero_shot_split: Union[str, Mapping, None] = None,
                  classes: Optional[Sequence[str]] = None,
                  unseen_classes: Optional[Sequence[str]] = None,
                  unlabeled_index: int = 254,
@@ -83,7 +86,7 @@ class ZegOTZeroShotLabels(BaseTransform):
             transductive=unlabeled_index).get(setting)
 
     @staticmethod
-    def _build_split(zero_shot_split: Optional[str],
+    def _build_split(zero_shot_split: Union[str, Mapping, None],
                      classes: Optional[Sequence[str]],
                      unseen_classes: Optional[Sequence[str]]) -> ZeroShotSplit:
         if zero_shot_split is not None:
@@ -91,11 +94,12 @@ class ZegOTZeroShotLabels(BaseTransform):
                 raise ValueError(
                     'Give either `zero_shot_split` or `classes` and '
                     '`unseen_classes`, not both.')
-            return get_split(zero_shot_split)
+            return resolve_split(zero_shot_split)
         if classes is None or unseen_classes is None:
             raise ValueError(
                 'ZegOTZeroShotLabels needs the split: `zero_shot_split` (a '
-                'split name) or both `classes` and `unseen_classes`.')
+                'split name or dict, as the datasets take it) or both '
+                '`classes` and `unseen_classes`.')
         return make_split(classes, unseen_classes)
 
     def transform(self, results: dict) -> dict:

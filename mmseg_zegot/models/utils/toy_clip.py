@@ -12,7 +12,8 @@ unseen ones included, as web-scale pretraining names every concept.
 Nothing here registers, downloads or builds anything at import time.
 """
 import copy
-from typing import Dict, List, Optional, Sequence
+import functools
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -52,8 +53,13 @@ def build_toy_clip(cfg: Optional[dict] = None) -> nn.Module:
 
 def tokenize(texts: Sequence[str], context_length: int = 32) -> Tensor:
     """CLIP's BPE tokens (open_clip's ``SimpleTokenizer``), B×context."""
+    return _tokenizer(context_length)(list(texts))
+
+
+@functools.cache
+def _tokenizer(context_length: int):
     from open_clip.tokenizer import SimpleTokenizer
-    return SimpleTokenizer(context_length=context_length)(list(texts))
+    return SimpleTokenizer(context_length=context_length)
 
 
 def normalize_images(images: np.ndarray) -> Tensor:
@@ -118,8 +124,3 @@ def patch_embeddings(visual: nn.Module, images: Tensor,
         if index in layers:
             outputs[f'layer{index}'] = project(x[:, 1:])
     return outputs
-
-
-def class_names_of(labels: Sequence[int], names: Sequence[str]) -> List[str]:
-    """Names of 1-based labels."""
-    return [names[k - 1] for k in labels]

@@ -1,0 +1,236 @@
+# Copyright (c) mmseg_zegot contributors. All rights reserved.
+"""The embedded default main job: zero-shot segmentation of the toy world.
+
+    python tools/toy/run_benchmark.py                  # what `make demo` runs
+    python tools/toy/run_benchmark.py --split-seeds 1 2 --train-seeds 0 1 2
+
+Generates the procedural world (``tools/toy/generate_world.py``), takes the
+committed toy CLIP (``assets/toy_clip``, pretrained by
+``tools/toy/pretrain_clip.py`` on captions naming every shape), then runs,
+each through the real ``tools/train.py`` / ``tools/test.py``:
+
+* ZegOT (``configs/zegot/zegot_toy.py``), trained on the seen shapes only;
+* the training-free dense-CLIP baseline (``configs/toy/dense-clip_toy.py``);
+* a closed-set baseline, a stock mmseg FCN head on the same frozen CLIP
+  trained on the seen shapes (``configs/toy/closed-set_toy.py``);
+
+and prints mIoU(seen), mIoU(unseen) and hIoU for each (medians over the
+training seeds), and saves a picture of ZegOT's predictions. Every run's
+full log is kept under ``--work-dir``.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, REPO)
+
+from mmseg_zegot.datasets.splits import get_split  # noqa: E402
+from mmseg_zegot.datasets.toy_world import choose_unseen, generate_world  # noqa: E402
+from mmseg_zegot.utils import load_config  # noqa: E402
+
+CLIP_DIR = osp.join(REPO, 'assets', 'toy_clip')
+METHODS = (
+    ('ZegOT', 'configs/zegot/zegot_toy.py', True),
+    ('dense CLIP (training-free)', 'configs/toy/dense-clip_toy.py', False),
+    ('closed-set FCN (seen only)', 'configs/toy/closed-set_toy.py', True),
+)
+#: Log lines of the tools worth showing while a run is going.
+PROGRESS = ('Iter(train)', 'Iter(test)', 'mIoU', 'Traceback', 'Error')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--work-dir', default='work_dirs/toy_benchmark')
+    parser.add_argument('--world-seed', type=int, default=0)
+    parser.add_argument('--num-train', type=int, default=2000)
+    parser.add_argument('--num-val', type=int, default=300)
+    parser.add_argument(
+        '--unseen', nargs='+', default=None,
+        help="unseen shapes of the default split (default: the 'toy' split)")
+    parser.add_argument(
+        '--split-seeds', type=int, nargs='*', default=[],
+        help='also run splits with as many unseen shapes chosen by these '
+        'seeds')
+    parser.add_argument('--train-seeds', type=int, nargs='+', default=[0])
+    parser.add_argument('--iters', type=int, default=None,
+                        help='training iterations (default: the configs)')
+    parser.add_argument('--clip-dir', default=CLIP_DIR,
+                        help='toy CLIP weights and config')
+    return parser.parse_args()
+
+
+def log(message: str) -> None:
+    print(f'[{time.strftime("%H:%M:%S")}] {message}', flush=True)
+
+
+def run_tool(tool: str, args, log_file: str) -> None:
+    """Run ``tools/<tool>``, showing progress lines, keeping the full log."""
+    command = [sys.executable, osp.join(REPO, 'tools', tool), *map(str, args)]
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    env['PYTHONWARNINGS'] = 'ignore'
+    with open(log_file, 'w') as out, subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True) as process:
+        for line in process.stdout:
+            out.write(line)
+            if any(key in line for key in PROGRESS):
+                print('    ' + line.rstrip()[-150:], flush=True)
+    if process.returncode:
+        with open(log_file) as failed:
+            tail = failed.read()[-4000:]
+        raise SystemExit(f'{tool} failed (log: {log_file}):\n{tail}')
+
+
+def split_options(config: str, unseen) -> list:
+    """--cfg-options setting ``unseen_classes`` of every ``zero_shot_split``
+    dict the config holds (model, datasets, label transforms)."""
+    found = []
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                here = f'{path}.{key}' if path else key
+                if key == 'zero_shot_split' and isinstance(value, dict):
+                    found.append(f'{here}.unseen_classes')
+                else:
+                    walk(value, here)
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                walk(value, f'{path}.{i}')
+
+    cfg = load_config(osp.join(REPO, config))
+    walk({k: cfg[k] for k in ('model', 'train_dataloader', 'val_dataloader',
+                              'test_dataloader')}, '')
+    value = '[' + ','.join(unseen) + ']'
+    return [f'{key}={value}' for key in found]
+
+
+def latest_metrics(folder: str) -> dict:
+    results = [
+        osp.join(root, name) for root, _, names in os.walk(folder)
+        for name in names if name.endswith('.json')
+    ]
+    with open(max(results, key=osp.getmtime)) as file:
+        return json.load(file)
+
+
+def run_method(name, config, trains, work, data_root, clip, unseen, seed,
+               iters) -> dict:
+    os.makedirs(work, exist_ok=True)
+    options = [
+        *split_options(config, unseen), f'randomness.seed={seed}',
+        *[f'{loader}.dataset.data_root={data_root}'
+          for loader in ('train_dataloader', 'val_dataloader',
+                         'test_dataloader')]
+    ]
+    for key in ('image_encoder', 'text_encoder', 'backbone'):
+        if key in load_config(osp.join(REPO, config)).model:
+            options += [f'model.{key}.pretrained={clip[1]}',
+                        f'model.{key}.model_cfg={clip[0]}']
+    if iters is not None and trains:
+        options.append(f'train_cfg.max_iters={iters}')
+    start = time.time()
+    if trains:
+        run_tool('train.py', [config, '--work-dir', work, '--cfg-options',
+                              *options], osp.join(work, 'train.log'))
+        with open(osp.join(work, 'last_checkpoint')) as file:
+            checkpoint = file.read().strip()
+    else:
+        checkpoint = osp.join(work, 'init.pth')
+        run_tool('init_checkpoint.py',
+                 [config, checkpoint, '--cfg-options', *options],
+                 osp.join(work, 'init.log'))
+    test_dir = osp.join(work, 'test')
+    run_tool('test.py', [config, checkpoint, '--work-dir', test_dir,
+                         '--cfg-options', *options],
+             osp.join(work, 'test.log'))
+    metrics = latest_metrics(test_dir)
+    log(f'  {name}: mIoU(seen) {metrics["mIoU.seen"]:.1f}  mIoU(unseen) '
+        f'{metrics["mIoU.unseen"]:.1f}  hIoU {metrics["hIoU"]:.1f}  '
+        f'({time.time() - start:.0f} s)')
+    return dict(metrics=metrics, checkpoint=checkpoint, options=options)
+
+
+def print_table(rows) -> None:
+    """rows: (split label, method, [metrics of each seed])."""
+    header = (f'{"split (unseen)":<32} {"method":<28} {"mIoU(S)":>8} '
+              f'{"mIoU(U)":>8} {"hIoU":>8}  seeds')
+    print('\n' + header + '\n' + '-' * len(header))
+    for split, method, runs in rows:
+        values = [
+            statistics.median(run[key] for run in runs)
+            for key in ('mIoU.seen', 'mIoU.unseen', 'hIoU')
+        ]
+        print(f'{split:<32} {method:<28} {values[0]:>8.1f} {values[1]:>8.1f} '
+              f'{values[2]:>8.1f}  {len(runs)}')
+    print('(medians over training seeds; mIoU in %)\n', flush=True)
+
+
+def main():
+    args = parse_args()
+    work_dir = osp.abspath(args.work_dir)
+    os.makedirs(work_dir, exist_ok=True)
+    started = time.time()
+
+    data_root = osp.join(work_dir, 'world')
+    world_file = osp.join(data_root, 'world.json')
+    wanted = dict(seed=args.world_seed, num_train=args.num_train,
+                  num_val=args.num_val)
+    current = json.load(open(world_file)) if osp.isfile(world_file) else {}
+    if any(current.get(k) != v for k, v in wanted.items()):
+        log(f'Generating the toy world ({args.num_train} train / '
+            f'{args.num_val} val images) in {data_root}')
+        generate_world(data_root, progress=True, **wanted)
+    else:
+        log(f'Toy world ready in {data_root}')
+
+    clip = (osp.join(args.clip_dir, 'toy_clip.json'),
+            osp.join(args.clip_dir, 'toy_clip.pth'))
+    if not all(osp.isfile(path) for path in clip):
+        raise SystemExit(
+            f'No toy CLIP in {args.clip_dir}: run `python '
+            'tools/toy/pretrain_clip.py` (about 7 minutes) and pass its '
+            'output folder with --clip-dir.')
+    log(f'Toy CLIP: {clip[1]}')
+
+    classes = get_split('toy').classes
+    default = tuple(args.unseen or get_split('toy').unseen)
+    splits = [default] + [
+        tuple(choose_unseen(classes, len(default), seed))
+        for seed in args.split_seeds
+    ]
+    rows, first_zegot = [], None
+    for unseen in splits:
+        label = ','.join(unseen)
+        log(f'Split: unseen = {label}')
+        for name, config, trains in METHODS:
+            runs = []
+            for seed in (args.train_seeds if trains else [0]):
+                work = osp.join(work_dir, label.replace(',', '-'),
+                                osp.splitext(osp.basename(config))[0],
+                                f'seed{seed}')
+                log(f'{name}, seed {seed}')
+                result = run_method(name, config, trains, work, data_root,
+                                    clip, unseen, seed, args.iters)
+                runs.append(result['metrics'])
+                if first_zegot is None and name == 'ZegOT':
+                    first_zegot = (config, result)
+            rows.append((label, name, runs))
+    print_table(rows)
+    from mmseg_zegot.visualization.toy_figure import save_prediction_figure
+    config, result = first_zegot
+    figure = osp.join(work_dir, 'zegot_toy_predictions.png')
+    save_prediction_figure(osp.join(REPO, config), result['checkpoint'],
+                           result['options'], data_root, figure)
+    log(f'Picture of ZegOT predictions: {figure}')
+    log(f'Done in {(time.time() - started) / 60:.1f} min.')
+
+
+if __name__ == '__main__':
+    main()
