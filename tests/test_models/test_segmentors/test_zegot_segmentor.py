@@ -317,7 +317,8 @@ def test_base_config_parses_and_builds(tiny_clip_cfg):
     cfg = Config.fromfile(BASE_CONFIG)
     model = cfg.model
     assert model.type == 'ZegOTSegmentor' and model.setting == 'inductive'
-    assert model.class_names is None and model.seen_classes is None
+    # The split comes from each leaf config (`zero_shot_split`).
+    assert not {'class_names', 'seen_classes', 'zero_shot_split'} & set(model)
     assert model.image_encoder.model_name == 'ViT-B-16'
     assert model.image_encoder.quick_gelu is True
     assert model.image_encoder.out_indices == (5, 7, 9, 11)
