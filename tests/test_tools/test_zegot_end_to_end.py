@@ -40,6 +40,24 @@ def dataset_paths(dataset, prefix):
     return [(prefix, dataset)]
 
 
+def data_options(config, data_root):
+    """--cfg-options pointing every dataset at ``data_root``, small sizes."""
+    options = []
+    cfg = load_config(config)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        options += [f'{loader}.num_workers=0',
+                    f'{loader}.persistent_workers=False']
+        for prefix, dataset in dataset_paths(cfg[loader].dataset,
+                                             f'{loader}.dataset'):
+            options.append(f'{prefix}.data_root={data_root}')
+            for i, step in enumerate(dataset['pipeline']):
+                if 'scale' in step:
+                    options.append(f'{prefix}.pipeline.{i}.scale=(48,40)')
+                if 'crop_size' in step:
+                    options.append(f'{prefix}.pipeline.{i}.crop_size=(32,32)')
+    return options
+
+
 def tiny_options(config, data_root, clip, work_dir, max_iters=2):
     """--cfg-options that shrink a shipped config to a CPU test."""
     clip_cfg, clip_weights = clip
@@ -58,21 +76,9 @@ def tiny_options(config, data_root, clip, work_dir, max_iters=2):
                     f'model.{tower}.model_cfg={clip_cfg}',
                     f'model.{tower}.pretrained={clip_weights}',
                     f'model.{tower}.quick_gelu=False']
-    cfg = load_config(config)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        options += [f'{loader}.num_workers=0',
-                    f'{loader}.persistent_workers=False']
-        if loader == 'train_dataloader':
-            options.append(f'{loader}.batch_size=2')
-        for prefix, dataset in dataset_paths(cfg[loader].dataset,
-                                             f'{loader}.dataset'):
-            options.append(f'{prefix}.data_root={data_root}')
-            for i, step in enumerate(dataset['pipeline']):
-                if 'scale' in step:
-                    options.append(f'{prefix}.pipeline.{i}.scale=(48,40)')
-                if 'crop_size' in step:
-                    options.append(f'{prefix}.pipeline.{i}.crop_size=(32,32)')
-    return options
+    return options + data_options(config, data_root) + [
+        'train_dataloader.batch_size=2'
+    ]
 
 
 def per_class_iou(log, classes):
@@ -146,23 +152,6 @@ def test_inductive_then_transductive(layout, name, split_name, tiny_clip,
                    *tiny_options(transductive, data_root, tiny_clip, work_t))
     check_metrics(tmp_path / 'test_transductive', log, split_name)
 
-
-def data_options(config, data_root):
-    """--cfg-options pointing every dataset at ``data_root``, small sizes."""
-    options = []
-    cfg = load_config(config)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        options += [f'{loader}.num_workers=0',
-                    f'{loader}.persistent_workers=False']
-        for prefix, dataset in dataset_paths(cfg[loader].dataset,
-                                             f'{loader}.dataset'):
-            options.append(f'{prefix}.data_root={data_root}')
-            for i, step in enumerate(dataset['pipeline']):
-                if 'scale' in step:
-                    options.append(f'{prefix}.pipeline.{i}.scale=(48,40)')
-                if 'crop_size' in step:
-                    options.append(f'{prefix}.pipeline.{i}.crop_size=(32,32)')
-    return options
 
 
 @pytest.mark.slow
