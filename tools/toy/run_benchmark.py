@@ -44,24 +44,30 @@ METHODS = (
 PROGRESS = ('Iter(train)', 'Iter(test)', 'mIoU', 'Traceback', 'Error')
 
 
-def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--work-dir', default='work_dirs/toy_benchmark')
+def add_common_args(parser: argparse.ArgumentParser,
+                    work_dir: str) -> None:
+    """Options shared with ``run_ablations.py``: world, CLIP, seeds."""
+    parser.add_argument('--work-dir', default=work_dir)
     parser.add_argument('--world-seed', type=int, default=0)
     parser.add_argument('--num-train', type=int, default=2000)
     parser.add_argument('--num-val', type=int, default=300)
     parser.add_argument(
         '--unseen', nargs='+', default=None,
         help="unseen shapes of the default split (default: the 'toy' split)")
-    parser.add_argument(
-        '--split-seeds', type=int, nargs='*', default=[],
-        help='also run splits with as many unseen shapes chosen by these '
-        'seeds')
     parser.add_argument('--train-seeds', type=int, nargs='+', default=[0])
     parser.add_argument('--iters', type=int, default=None,
                         help='training iterations (default: the configs)')
     parser.add_argument('--clip-dir', default=CLIP_DIR,
                         help='toy CLIP weights and config')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(parser, 'work_dirs/toy_benchmark')
+    parser.add_argument(
+        '--split-seeds', type=int, nargs='*', default=[],
+        help='also run splits with as many unseen shapes chosen by these '
+        'seeds')
     return parser.parse_args()
 
 
@@ -120,8 +126,21 @@ def latest_metrics(folder: str) -> dict:
         return json.load(file)
 
 
+def schedule_options(config: str, iters: int) -> list:
+    """--cfg-options for ``iters`` training iterations: the end of the
+    config's last scheduler, validation and checkpoint at the end."""
+    cfg = load_config(osp.join(REPO, config))
+    last = len(cfg.param_scheduler) - 1
+    return [
+        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+        f'param_scheduler.{last}.end={iters}',
+        f'default_hooks.checkpoint.interval={iters}'
+    ]
+
+
 def run_method(name, config, trains, work, data_root, clip, unseen, seed,
-               iters) -> dict:
+               iters, extra_options=()) -> dict:
+    """Train (when ``trains``) and test one method; its metrics."""
     os.makedirs(work, exist_ok=True)
     options = [
         *split_options(config, unseen), f'randomness.seed={seed}',
@@ -134,7 +153,8 @@ def run_method(name, config, trains, work, data_root, clip, unseen, seed,
             options += [f'model.{key}.pretrained={clip[1]}',
                         f'model.{key}.model_cfg={clip[0]}']
     if iters is not None and trains:
-        options.append(f'train_cfg.max_iters={iters}')
+        options += schedule_options(config, iters)
+    options += list(extra_options)
     start = time.time()
     if trains:
         run_tool('train.py', [config, '--work-dir', work, '--cfg-options',
@@ -172,12 +192,9 @@ def print_table(rows) -> None:
     print('(medians over training seeds; mIoU in %)\n', flush=True)
 
 
-def main():
-    args = parse_args()
-    work_dir = osp.abspath(args.work_dir)
-    os.makedirs(work_dir, exist_ok=True)
-    started = time.time()
-
+def prepare_world(work_dir: str, args) -> str:
+    """Generate the toy world under ``work_dir`` unless it is there with
+    the same seed and sizes; its data root."""
     data_root = osp.join(work_dir, 'world')
     world_file = osp.join(data_root, 'world.json')
     wanted = dict(seed=args.world_seed, num_train=args.num_train,
@@ -189,15 +206,30 @@ def main():
         generate_world(data_root, progress=True, **wanted)
     else:
         log(f'Toy world ready in {data_root}')
+    return data_root
 
-    clip = (osp.join(args.clip_dir, 'toy_clip.json'),
-            osp.join(args.clip_dir, 'toy_clip.pth'))
+
+def toy_clip_files(clip_dir: str) -> tuple:
+    """(config JSON, weights) of the toy CLIP in ``clip_dir``."""
+    clip = (osp.join(clip_dir, 'toy_clip.json'),
+            osp.join(clip_dir, 'toy_clip.pth'))
     if not all(osp.isfile(path) for path in clip):
         raise SystemExit(
-            f'No toy CLIP in {args.clip_dir}: run `python '
+            f'No toy CLIP in {clip_dir}: run `python '
             'tools/toy/pretrain_clip.py` (about 7 minutes) and pass its '
             'output folder with --clip-dir.')
     log(f'Toy CLIP: {clip[1]}')
+    return clip
+
+
+def main():
+    args = parse_args()
+    work_dir = osp.abspath(args.work_dir)
+    os.makedirs(work_dir, exist_ok=True)
+    started = time.time()
+
+    data_root = prepare_world(work_dir, args)
+    clip = toy_clip_files(args.clip_dir)
 
     classes = get_split('toy').classes
     default = tuple(args.unseen or get_split('toy').unseen)

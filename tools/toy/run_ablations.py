@@ -1,0 +1,111 @@
+# Copyright (c) mmseg_zegot contributors. All rights reserved.
+"""Ablations of ZegOT on the embedded toy zero-shot world.
+
+    python tools/toy/run_ablations.py                    # one training seed
+    python tools/toy/run_ablations.py --train-seeds 0 1 2
+
+Trains and tests ``configs/zegot/zegot_toy.py`` with each component of the
+method switched off or replaced, through the real ``tools/train.py`` /
+``tools/test.py`` and on the same world, split and seeds as
+``run_benchmark.py``, and prints mIoU(seen), mIoU(unseen) and hIoU with
+their change from the full model (medians over the training seeds):
+
+* no OT: the uniform plan (``use_ot=False``, MPOT-only vs baseline);
+* shallow: one tap, the last layer, instead of four (ZegOT-Shallow);
+* N = 1 prompt instead of 4;
+* ``ot_grad='unrolled'`` instead of ``'detach'``;
+* frozen DLFA projections (CLIP's ``ln_post``/``proj``) instead of learned;
+* no decoder (score path only).
+
+A Markdown version of the table is written to ``<work-dir>/ablations.md``.
+"""
+import argparse
+import os.path as osp
+import statistics
+import time
+
+from run_benchmark import (
+    add_common_args,
+    log,
+    prepare_world,
+    run_method,
+    toy_clip_files,
+)
+
+from mmseg_zegot.datasets.splits import get_split
+
+CONFIG = 'configs/zegot/zegot_toy.py'
+#: (name, --cfg-options) of each variant; the first is the full model.
+VARIANTS = (
+    ('ZegOT (all components)', []),
+    ('no OT (uniform plan)', ['model.decode_head.use_ot=False']),
+    ('shallow: last tap only', ['model.image_encoder.out_indices=[5]']),
+    ('N = 1 prompt', ['model.text_encoder.num_prompts=1']),
+    ("ot_grad='unrolled'", ['model.decode_head.ot_grad=unrolled']),
+    ('frozen DLFA projections', ['model.decode_head.dlfa_projection=frozen']),
+    ('no decoder', ['model.decode_head.decoder=None']),
+)
+KEYS = ('mIoU.seen', 'mIoU.unseen', 'hIoU')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(parser, 'work_dirs/toy_ablations')
+    parser.add_argument('--only', nargs='+', default=None,
+                        help='run only the variants whose names contain '
+                        'one of these words (the full model always runs)')
+    return parser.parse_args()
+
+
+def table(rows, seeds) -> str:
+    """A Markdown table of medians with the change from the first row."""
+    medians = [[statistics.median(run[key] for run in runs) for key in KEYS]
+               for _, runs in rows]
+    lines = [
+        '| variant | mIoU(seen) | mIoU(unseen) | hIoU |',
+        '|---|---|---|---|',
+    ]
+    for (name, _), values in zip(rows, medians):
+        cells = [
+            f'{value:.1f}' if values is medians[0] else
+            f'{value:.1f} ({value - base:+.1f})'
+            for value, base in zip(values, medians[0])
+        ]
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    lines.append(f'\n(medians over training seeds {", ".join(map(str, seeds))}'
+                 '; mIoU in %; change from the full model in brackets)')
+    return '\n'.join(lines)
+
+
+def main():
+    args = parse_args()
+    work_dir = osp.abspath(args.work_dir)
+    started = time.time()
+    data_root = prepare_world(work_dir, args)
+    clip = toy_clip_files(args.clip_dir)
+    unseen = tuple(args.unseen or get_split('toy').unseen)
+    log(f'Split: unseen = {",".join(unseen)}')
+    variants = [
+        variant for i, variant in enumerate(VARIANTS)
+        if i == 0 or args.only is None
+        or any(word in variant[0] for word in args.only)
+    ]
+    rows = []
+    for index, (name, options) in enumerate(variants):
+        runs = []
+        for seed in args.train_seeds:
+            log(f'{name}, seed {seed}')
+            work = osp.join(work_dir, f'variant{index}', f'seed{seed}')
+            result = run_method(name, CONFIG, True, work, data_root, clip,
+                                unseen, seed, args.iters, options)
+            runs.append(result['metrics'])
+        rows.append((name, runs))
+    markdown = table(rows, args.train_seeds)
+    print('\n' + markdown + '\n', flush=True)
+    with open(osp.join(work_dir, 'ablations.md'), 'w') as file:
+        file.write(markdown + '\n')
+    log(f'Done in {(time.time() - started) / 60:.1f} min.')
+
+
+if __name__ == '__main__':
+    main()
