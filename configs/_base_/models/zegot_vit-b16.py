@@ -49,6 +49,8 @@ model = dict(
         in_index=None,
         dlfa_projection='learned',  # 'learned' | 'frozen' [ours]
         use_ot=True,  # False: uniform plan (ablation)
+        text_alignment=True,  # q = W[g*t; t] (False: q = t)
+        text_alignment_init='trunc_normal',  # | 'identity' (q = t at step 0)
         ot_epsilon=0.05,
         ot_iters=50,
         ot_grad='detach',  # 'detach' | 'unrolled' [ours]

@@ -27,6 +27,8 @@ from .zegot_decoder import ZegOTTransformerDecoder
 
 #: ``label_map`` value of pixels that get a pseudo-label (transductive).
 PSEUDO_LABEL = -1
+#: Allowed values of ``text_alignment_init``.
+TEXT_ALIGNMENT_INITS = ('trunc_normal', 'identity')
 
 _DEFAULT_DECODER = dict(num_layers=3, num_heads=8, ffn_ratio=4, dropout=0.1)
 _DEFAULT_LOSS_DECODE = (
@@ -81,6 +83,24 @@ def _check_probability(value, key: str, low: float, high: float) -> float:
     return number
 
 
+@torch.no_grad()
+def init_text_alignment(linear: nn.Linear, mode: str) -> None:
+    """Initialise the (2C -> C) alignment Linear of ``q = W [g ⊙ t ; t]``.
+
+    Args:
+        linear (nn.Linear): The alignment layer.
+        mode (str): ``'trunc_normal'`` (ZegCLIP: std 0.02, bias 0) or
+            ``'identity'`` (``W = [0 | I]``, bias 0, so that ``q = t``).
+    """
+    if mode == 'trunc_normal':
+        trunc_normal_init(linear, std=0.02, bias=0.0)
+        return
+    c = linear.out_features
+    linear.weight.zero_()
+    linear.weight[:, c:].copy_(torch.eye(c))
+    linear.bias.zero_()
+
+
 @MODELS.register_module()
 class ZegOTHead(BaseDecodeHead):
     """The decode head of ZegOT.
@@ -131,6 +151,11 @@ class ZegOTHead(BaseDecodeHead):
         text_alignment (bool): The learned global text alignment; False
             uses the prompt embeddings as they are (``q = t``), e.g. for the
             training-free dense-CLIP baseline. Defaults to True.
+        text_alignment_init (str): Initialisation of the alignment Linear:
+            ``'trunc_normal'`` (ZegCLIP's: trunc-normal, std 0.02) or
+            ``'identity'`` (``q = t`` at step 0: identity on the ``t``
+            half, zero on the ``g ⊙ t`` half, like the DLFA projections
+            starting from CLIP's own). Defaults to ``'trunc_normal'``.
         ot_epsilon (float): Entropic regularisation of Sinkhorn. Defaults to
             0.05.
         ot_iters (int): Sinkhorn iterations. Defaults to 50.
@@ -168,6 +193,7 @@ class ZegOTHead(BaseDecodeHead):
                  dlfa_projection: str = 'learned',
                  use_ot: bool = True,
                  text_alignment: bool = True,
+                 text_alignment_init: str = 'trunc_normal',
                  ot_epsilon: float = 0.05,
                  ot_iters: int = 50,
                  ot_grad: str = 'detach',
@@ -210,6 +236,10 @@ class ZegOTHead(BaseDecodeHead):
         if not isinstance(text_alignment, bool):
             raise ValueError(
                 f'text_alignment must be a bool, got {text_alignment!r}')
+        if text_alignment_init not in TEXT_ALIGNMENT_INITS:
+            raise ValueError(
+                f'text_alignment_init must be one of {TEXT_ALIGNMENT_INITS}, '
+                f'got {text_alignment_init!r}')
         if ot_grad not in OT_GRAD_MODES:
             raise ValueError(
                 f'ot_grad must be one of {OT_GRAD_MODES}, got {ot_grad!r}')
@@ -273,6 +303,7 @@ class ZegOTHead(BaseDecodeHead):
         # 2. Global text alignment (ZegCLIP's relationship descriptor).
         self.text_align = (nn.Linear(2 * channels, channels)
                            if text_alignment else None)
+        self.text_alignment_init = text_alignment_init
         # 5. Decoder.
         if decoder is not None:
             decoder = copy.deepcopy(dict(decoder))
@@ -301,12 +332,12 @@ class ZegOTHead(BaseDecodeHead):
     # Set-up
     # ------------------------------------------------------------------
     def init_weights(self) -> None:
-        """ZegCLIP's init for the alignment Linear (trunc-normal std 0.02,
-        bias 0) and the decoder. The DLFA projections are initialised from
-        CLIP by :meth:`init_dlfa_from_clip`, which ZegOTSegmentor calls once
-        the image encoder has loaded CLIP."""
+        """The alignment Linear (``text_alignment_init``) and the decoder.
+        The DLFA projections are initialised from CLIP by
+        :meth:`init_dlfa_from_clip`, which ZegOTSegmentor calls once the
+        image encoder has loaded CLIP."""
         if self.text_align is not None:
-            trunc_normal_init(self.text_align, std=0.02, bias=0.0)
+            init_text_alignment(self.text_align, self.text_alignment_init)
         if self.decoder is not None:
             self.decoder.init_weights()
 
@@ -409,25 +440,29 @@ class ZegOTHead(BaseDecodeHead):
                            dim=-1)
 
     def refined_score(self, feats: Tensor, queries: Tensor) -> Tensor:
-        """MPOT for one tap: ``S* = sum_n M·N·T·S`` with ``S = <f, q>``.
+        """MPOT: ``S* = sum_n M·N·T·S`` with ``S = <f, q>``.
 
-        Sinkhorn solves one (M, N) problem per (image, class), in float32.
-        With ``use_ot=False`` the plan is uniform (``1/(M·N)``), i.e.
-        ``S* = sum_n S``.
+        Sinkhorn solves one (M, N) problem per (tap, image, class), in
+        float32, all in one call. The cost ``1 - S`` of unit vectors spans at
+        most 2 per pixel, which lets the solver use its kernel form (see
+        :func:`~mmseg_zegot.models.utils.sinkhorn.sinkhorn`'s
+        ``cost_spread``). With ``use_ot=False`` the plan is uniform
+        (``1/(M·N)``), i.e. ``S* = sum_n S``.
 
         Args:
-            feats (Tensor): f, (B, M, C).
+            feats (Tensor): f, (B, M, C), or (T, B, M, C) for T taps.
             queries (Tensor): q, (B, K, N, C).
 
         Returns:
-            Tensor: S*, (B, K, M), float32.
+            Tensor: S*, (B, K, M) (or (T, B, K, M)), float32.
         """
-        scores = torch.einsum('bmc,bknc->bkmn', feats, queries).float()
+        scores = torch.einsum('...bmc,bknc->...bkmn', feats, queries).float()
         if not self.use_ot:
             return scores.sum(dim=-1)
         m, n = scores.shape[-2:]
         plan = sinkhorn(1.0 - scores, epsilon=self.ot_epsilon,
-                        num_iters=self.ot_iters, grad_mode=self.ot_grad)
+                        num_iters=self.ot_iters, grad_mode=self.ot_grad,
+                        cost_spread=2.0)
         return (plan * scores).sum(dim=-1) * (m * n)
 
     def forward(self, inputs: Sequence) -> Dict[str, Tensor]:
@@ -456,16 +491,16 @@ class ZegOTHead(BaseDecodeHead):
         # The score path is cheap next to the ViT and feeds Sinkhorn, whose
         # eps = 0.05 amplifies rounding errors of S: run it in float32.
         with _full_precision(global_embed.device):
-            feats = self.project_taps([tap.float() for tap in taps])
+            feats = torch.stack(
+                self.project_taps([tap.float() for tap in taps]))  # T×B×M×C
             queries = self.align_text(global_embed.float(),
                                       text_embed.float())
-            log_prob = torch.stack([
-                F.logsigmoid(self.refined_score(f, queries)) for f in feats
-            ]).mean(dim=0)
+            log_prob = F.logsigmoid(self.refined_score(feats,
+                                                       queries)).mean(dim=0)
         k = queries.size(1)
         out = {'score_logits': log_prob_to_logit(log_prob).view(b, k, h, w)}
         if self.decoder is not None:
-            memory = torch.stack(feats).sum(dim=0)
+            memory = feats.sum(dim=0)
             logits = self.decoder(queries.mean(dim=2), memory)
             out['decoder_logits'] = logits.view(b, k, h, w)
         return out

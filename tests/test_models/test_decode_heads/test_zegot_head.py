@@ -327,6 +327,7 @@ def test_log_prob_to_logit_is_stable():
     (dict(ensemble_weight=1.5), 'ensemble_weight'),
     (dict(seen_bias=-0.1), 'seen_bias'),
     (dict(dlfa_projection='fixed'), 'dlfa_projection'),
+    (dict(text_alignment_init='zeros'), 'text_alignment_init'),
     (dict(use_ot=1), 'use_ot'),
     (dict(decoder=dict(num_heads=5)), 'decoder.num_heads'),
     (dict(decoder=dict(num_layers=0)), 'decoder.num_layers'),
@@ -380,3 +381,24 @@ def test_without_text_alignment_queries_are_the_prompts():
     t = F.normalize(torch.randn(3, 4, 32), dim=-1)
     torch.testing.assert_close(head.align_text(g, t),
                                t.unsqueeze(0).expand(2, -1, -1, -1))
+
+
+def test_identity_text_alignment_init_starts_at_the_prompts():
+    """q = t at step 0, for any global embedding; gradients still reach the
+    whole alignment layer (both halves)."""
+    head = make_head(text_alignment_init='identity')
+    g = F.normalize(torch.randn(2, C), dim=-1)
+    t = F.normalize(torch.randn(3, N, C), dim=-1)
+    q = head.align_text(g, t)
+    torch.testing.assert_close(q, t.unsqueeze(0).expand(2, -1, -1, -1))
+    q.pow(3).sum().backward()
+    weight_grad = head.text_align.weight.grad
+    assert weight_grad[:, :C].abs().sum() > 0
+    assert weight_grad[:, C:].abs().sum() > 0
+
+
+def test_default_text_alignment_init_is_zegclip_trunc_normal():
+    head = make_head()
+    weight = head.text_align.weight
+    assert 0.017 < weight.std() < 0.023  # std 0.02 (2C x C = 2048 samples)
+    assert torch.count_nonzero(head.text_align.bias) == 0
