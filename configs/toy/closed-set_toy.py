@@ -51,7 +51,7 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-max_iters = 1000
+max_iters = 2000  # as configs/zegot/zegot_toy.py
 optim_wrapper = dict(
     optimizer=dict(lr=1e-3), paramwise_cfg=dict(_delete_=True))
 param_scheduler = [

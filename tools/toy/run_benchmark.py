@@ -9,7 +9,9 @@ committed toy CLIP (``assets/toy_clip``, pretrained by
 ``tools/toy/pretrain_clip.py`` on captions naming every shape), then runs,
 each through the real ``tools/train.py`` / ``tools/test.py``:
 
-* ZegOT (``configs/zegot/zegot_toy.py``), trained on the seen shapes only;
+* ZegOT (``configs/zegot/zegot_toy.py``), trained on the seen shapes only,
+  tested as configured and again without the seen-class calibration
+  (``seen_bias=0``, same weights);
 * the training-free dense-CLIP baseline (``configs/toy/dense-clip_toy.py``);
 * a closed-set baseline, a stock mmseg FCN head on the same frozen CLIP
   trained on the seen shapes (``configs/toy/closed-set_toy.py``);
@@ -40,6 +42,8 @@ METHODS = (
     ('dense CLIP (training-free)', 'configs/toy/dense-clip_toy.py', False),
     ('closed-set FCN (seen only)', 'configs/toy/closed-set_toy.py', True),
 )
+#: ZegOT's checkpoints are also tested without the seen-class calibration.
+UNCALIBRATED = 'ZegOT, seen_bias=0'
 #: Log lines of the tools worth showing while a run is going.
 PROGRESS = ('Iter(train)', 'Iter(test)', 'mIoU', 'Traceback', 'Error')
 
@@ -166,15 +170,34 @@ def run_method(name, config, trains, work, data_root, clip, unseen, seed,
         run_tool('init_checkpoint.py',
                  [config, checkpoint, '--cfg-options', *options],
                  osp.join(work, 'init.log'))
-    test_dir = osp.join(work, 'test')
+    metrics = test_checkpoint(name, config, checkpoint, options,
+                              osp.join(work, 'test'), start)
+    return dict(metrics=metrics, checkpoint=checkpoint, options=options)
+
+
+def test_checkpoint(name, config, checkpoint, options, test_dir,
+                    start) -> dict:
+    """``tools/test.py`` on ``checkpoint``; its metrics, logged."""
     run_tool('test.py', [config, checkpoint, '--work-dir', test_dir,
-                         '--cfg-options', *options],
-             osp.join(work, 'test.log'))
+                         '--cfg-options', *options], test_dir + '.log')
     metrics = latest_metrics(test_dir)
     log(f'  {name}: mIoU(seen) {metrics["mIoU.seen"]:.1f}  mIoU(unseen) '
         f'{metrics["mIoU.unseen"]:.1f}  hIoU {metrics["hIoU"]:.1f}  '
         f'({time.time() - start:.0f} s)')
-    return dict(metrics=metrics, checkpoint=checkpoint, options=options)
+    return metrics
+
+
+def eta(durations: dict, pending: list) -> str:
+    """``', ETA ...'`` for the runs of the methods named in ``pending``:
+    each as long as the finished runs of its method took on average (of all
+    methods, for one not run yet); empty before any run has finished."""
+    finished = [seconds for runs in durations.values() for seconds in runs]
+    if not finished:
+        return ''
+    overall = statistics.mean(finished)
+    left = sum(statistics.mean(durations.get(name) or [overall])
+               for name in pending)
+    return f' (ETA of all runs: {left / 60:.1f} min)'
 
 
 def print_table(rows) -> None:
@@ -237,23 +260,36 @@ def main():
         tuple(choose_unseen(classes, len(default), seed))
         for seed in args.split_seeds
     ]
-    rows, first_zegot = [], None
+    # The method of every run, in order, for the overall progress and ETA.
+    plan = [name for _ in splits for name, _, trains in METHODS
+            for _ in (args.train_seeds if trains else [0])]
+    rows, first_zegot, durations = [], None, {}
     for unseen in splits:
         label = ','.join(unseen)
         log(f'Split: unseen = {label}')
         for name, config, trains in METHODS:
-            runs = []
+            runs, uncalibrated = [], []
             for seed in (args.train_seeds if trains else [0]):
                 work = osp.join(work_dir, label.replace(',', '-'),
                                 osp.splitext(osp.basename(config))[0],
                                 f'seed{seed}')
-                log(f'{name}, seed {seed}')
+                done = sum(len(times) for times in durations.values())
+                log(f'[{done + 1}/{len(plan)}] {name}, seed {seed}'
+                    + eta(durations, plan[done:]))
+                start = time.time()
                 result = run_method(name, config, trains, work, data_root,
                                     clip, unseen, seed, args.iters)
+                durations.setdefault(name, []).append(time.time() - start)
                 runs.append(result['metrics'])
-                if first_zegot is None and name == 'ZegOT':
-                    first_zegot = (config, result)
+                if name == 'ZegOT':
+                    first_zegot = first_zegot or (config, result)
+                    uncalibrated.append(test_checkpoint(
+                        UNCALIBRATED, config, result['checkpoint'],
+                        result['options'] + ['model.decode_head.seen_bias=0'],
+                        osp.join(work, 'test_seen-bias-0'), time.time()))
             rows.append((label, name, runs))
+            if name == 'ZegOT':
+                rows.append((label, UNCALIBRATED, uncalibrated))
     print_table(rows)
     from mmseg_zegot.visualization.toy_figure import save_prediction_figure
     config, result = first_zegot
