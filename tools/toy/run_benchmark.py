@@ -90,7 +90,8 @@ def run_tool(tool: str, args, log_file: str) -> None:
         for line in process.stdout:
             out.write(line)
             if any(key in line for key in PROGRESS):
-                print('    ' + line.rstrip()[-150:], flush=True)
+                print('    ' + line.split(' - INFO - ')[-1].rstrip()[:150],
+                      flush=True)
     if process.returncode:
         with open(log_file) as failed:
             tail = failed.read()[-4000:]
@@ -131,15 +132,23 @@ def latest_metrics(folder: str) -> dict:
 
 
 def schedule_options(config: str, iters: int) -> list:
-    """--cfg-options for ``iters`` training iterations: the end of the
-    config's last scheduler, validation and checkpoint at the end."""
+    """--cfg-options for ``iters`` training iterations: the config's
+    schedulers scaled to it, validation and checkpoint at the end."""
     cfg = load_config(osp.join(REPO, config))
-    last = len(cfg.param_scheduler) - 1
-    return [
+    total = cfg.train_cfg.max_iters
+    options = [
         f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
-        f'param_scheduler.{last}.end={iters}',
         f'default_hooks.checkpoint.interval={iters}'
     ]
+    begin = 0
+    for i, scheduler in enumerate(cfg.param_scheduler):
+        begin = max(begin, round(scheduler.get('begin', 0) * iters / total))
+        end = max(begin + 1,
+                  round(scheduler.get('end', total) * iters / total))
+        options += [f'param_scheduler.{i}.begin={begin}',
+                    f'param_scheduler.{i}.end={end}']
+        begin = end
+    return options
 
 
 def run_method(name, config, trains, work, data_root, clip, unseen, seed,
