@@ -40,6 +40,7 @@ Example::
     python tools/toy/pretrain_clip.py --quick --out-dir /tmp/toy_clip
 """
 import argparse
+import datetime
 import hashlib
 import json
 import math
@@ -154,6 +155,13 @@ def param_groups(model, weight_decay):
             dict(params=decay, weight_decay=weight_decay)]
 
 
+def eta(elapsed: float, done: int, total: int) -> str:
+    """The time left (``h:mm:ss``) if the remaining steps take as long as
+    the ``done`` ones did on average."""
+    return str(datetime.timedelta(seconds=round(elapsed / done *
+                                                (total - done))))
+
+
 def train(args, cfg, names):
     size = tuple(cfg['vision_cfg']['image_size'] for _ in range(2))
     context = cfg['text_cfg']['context_length']
@@ -200,7 +208,8 @@ def train(args, cfg, names):
             history.append(dict(step=step + 1, loss=round(loss.item(), 4)))
             print(f'step {step + 1}/{args.steps}  loss {loss.item():.4f}  '
                   f'logit_scale {scale.item():.1f}  lr {lr_at(step):.2e}  '
-                  f'{elapsed:.0f}s (data {data_time:.0f}s)', flush=True)
+                  f'{elapsed:.0f}s (data {data_time:.0f}s)  eta '
+                  f'{eta(elapsed, step + 1, args.steps)}', flush=True)
     train_time = time.perf_counter() - start
     with torch.no_grad():
         # Rows of tokens that no caption used carry nothing learnt (only
@@ -379,6 +388,8 @@ def main(argv=None):
         path, digest = save(model, cfg, args, args.out_dir)
     model, cfg = load(args.out_dir)  # evaluate what was saved
     size = (cfg['vision_cfg']['image_size'], ) * 2
+    print(f'Evaluating: {args.eval_per_class * len(names)} held-out images, '
+          f'{args.eval_scenes} world val images', flush=True)
     cls_metrics = evaluate_classification(model, names, args, size)
     dense = evaluate_dense(model, names, args, size, unseen)
     print_report(cls_metrics, dense, names, unseen)
