@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Distributed training with torchrun: tools/dist_train.sh CONFIG GPUS [ARGS...]
-# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node.
+# Distributed training with torchrun:
+#   tools/dist_train.sh CONFIG GPUS [ARGS...]
+# GPUS processes on this node (one per GPU). Without a GPU the processes run
+# on the CPU with the gloo backend (tools/train.py sets that up).
+# Multi-node: run it on every node with the same NNODES, MASTER_ADDR (the
+# address of node 0) and PORT, and NODE_RANK = 0 .. NNODES-1. PYTHON picks
+# the interpreter (default: python). See docs/reliability.md.
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}

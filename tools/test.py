@@ -9,7 +9,12 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import mmseg_zegot  # noqa: F401  (registers components before the config)
-from mmseg_zegot.utils import ensure_plain_checkpoints, load_config
+from mmseg_zegot.utils import (
+    apply_safe_runtime,
+    load_config,
+    load_segmentor_checkpoint,
+)
+from mmseg_zegot.utils.dist import setup_cpu_distributed
 
 
 def parse_args():
@@ -29,9 +34,9 @@ def parse_args():
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
-        help='directory where painted images will be saved. '
-        'If specified, it will be automatically saved '
-        'to the work_dir/timestamp/show_dir')
+        help='directory where a picture of every test prediction is '
+        'written: <image stem>_overlay.png, the image blended with the '
+        'predicted classes and a legend of their names')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
@@ -59,20 +64,25 @@ def parse_args():
 
 
 def trigger_visualization_hook(cfg, args):
-    """Turn on drawing in the config's ``VisualizationHook``."""
+    """Turn on drawing in the config's ``VisualizationHook`` (``--show``)."""
     default_hooks = cfg.default_hooks
     if 'visualization' not in default_hooks:
         raise ValueError(
-            '`--show`/`--show-dir` need a VisualizationHook: add '
+            '`--show` needs a VisualizationHook: add '
             "`visualization=dict(type='SegVisualizationHook')` to "
             '`default_hooks` in the config.')
     visualization_hook = default_hooks['visualization']
     visualization_hook['draw'] = True
-    if args.show:
-        visualization_hook['show'] = True
-        visualization_hook['wait_time'] = args.wait_time
-    if args.show_dir:
-        cfg.visualizer['save_dir'] = args.show_dir
+    visualization_hook['show'] = True
+    visualization_hook['wait_time'] = args.wait_time
+
+
+def add_show_dir_hook(cfg, show_dir):
+    """Write a prediction picture per test image into ``show_dir``
+    (``ZegOTShowDirHook``: overlay and legend of class names)."""
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    hooks.append(dict(type='ZegOTShowDirHook', out_dir=show_dir))
+    cfg.custom_hooks = hooks
 
 
 def main():
@@ -87,11 +97,17 @@ def main():
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
-    ensure_plain_checkpoints(cfg)
+    # Loaded below by load_segmentor_checkpoint, not by the runner, which
+    # loads with strict=False and reads only .pth files: full and published
+    # (.pth / .safetensors) checkpoints alike load strictly, weights-only.
+    cfg.load_from = None
+    cfg.resume = False
+    apply_safe_runtime(cfg)
 
-    if args.show or args.show_dir:
+    if args.show:
         trigger_visualization_hook(cfg, args)
+    if args.show_dir:
+        add_show_dir_hook(cfg, args.show_dir)
     if args.tta:
         if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
             raise ValueError('`--tta` needs `tta_model` and `tta_pipeline` '
@@ -103,7 +119,9 @@ def main():
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
 
+    setup_cpu_distributed(cfg)  # torchrun without a GPU (gloo)
     runner = Runner.from_cfg(cfg)
+    load_segmentor_checkpoint(runner.model, args.checkpoint)
     runner.test()
 
 

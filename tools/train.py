@@ -1,6 +1,7 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 """Train a segmentor with MMEngine's runner (mmseg's ``tools/train.py``)."""
 import argparse
+import importlib.util
 import logging
 import os
 import os.path as osp
@@ -12,7 +13,8 @@ from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 import mmseg_zegot  # noqa: F401  (registers components before the config)
-from mmseg_zegot.utils import ensure_plain_checkpoints, load_config
+from mmseg_zegot.utils import apply_safe_runtime, load_config
+from mmseg_zegot.utils.dist import has_accelerator, setup_cpu_distributed
 
 
 def parse_args():
@@ -29,6 +31,12 @@ def parse_args():
         action='store_true',
         default=False,
         help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--tensorboard',
+        action='store_true',
+        default=False,
+        help='also log to TensorBoard (same as --cfg-options '
+        'tensorboard=True)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -52,7 +60,18 @@ def parse_args():
 
 
 def enable_amp(cfg) -> None:
-    """Switch ``cfg.optim_wrapper`` to ``AmpOptimWrapper`` (as mmseg does)."""
+    """Switch ``cfg.optim_wrapper`` to ``AmpOptimWrapper`` (as mmseg does).
+
+    MMEngine's ``AmpOptimWrapper`` needs a GPU (or NPU/MLU/MUSA): it scales
+    the loss with CUDA's ``GradScaler`` and asserts a device at build time.
+    On a CPU-only machine ``--amp`` is refused here, before any data or
+    weights are loaded, instead of failing with that assertion.
+    """
+    if not has_accelerator():
+        raise ValueError(
+            '`--amp` needs a GPU (MMEngine\'s AmpOptimWrapper scales the '
+            'loss with CUDA\'s GradScaler) and none was found: drop `--amp` '
+            'to train in float32 on the CPU.')
     optim_wrapper = cfg.optim_wrapper.type
     if optim_wrapper == 'AmpOptimWrapper':
         print_log(
@@ -66,6 +85,25 @@ def enable_amp(cfg) -> None:
             f'{optim_wrapper!r}; set AmpOptimWrapper in the config instead.')
     cfg.optim_wrapper.type = 'AmpOptimWrapper'
     cfg.optim_wrapper.loss_scale = 'dynamic'
+
+
+def enable_tensorboard(cfg) -> None:
+    """Add a ``TensorboardVisBackend`` to ``cfg.visualizer.vis_backends``
+    (once), so the runner's visualizer also writes TensorBoard events."""
+    if importlib.util.find_spec('tensorboard') is None:
+        raise ValueError(
+            '`tensorboard=True` / `--tensorboard` needs the tensorboard '
+            'package: `pip install tensorboard`, or switch it off.')
+    visualizer = cfg.get('visualizer', None)
+    if visualizer is None:
+        raise ValueError(
+            '`tensorboard=True` / `--tensorboard` needs a `visualizer` in the '
+            "config, e.g. the one of mmseg's `_base_/default_runtime.py`.")
+    backends = list(visualizer.get('vis_backends', None) or [])
+    if not any(backend.get('type') == 'TensorboardVisBackend'
+               for backend in backends):
+        backends.append(dict(type='TensorboardVisBackend'))
+    visualizer.vis_backends = backends
 
 
 def main():
@@ -83,7 +121,11 @@ def main():
     if args.amp:
         enable_amp(cfg)
     cfg.resume = args.resume
-    ensure_plain_checkpoints(cfg)
+    if args.tensorboard or cfg.get('tensorboard', False):
+        enable_tensorboard(cfg)
+    apply_safe_runtime(cfg)
+
+    setup_cpu_distributed(cfg)  # torchrun without a GPU (gloo)
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

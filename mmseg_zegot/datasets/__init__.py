@@ -1,5 +1,6 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 from . import transforms  # noqa: F401
+from .file_checks import CorruptedFileError, check_sample_files
 from .splits import SPLITS, ZeroShotSplit, get_split, make_split, resolve_split
 from .zero_shot import (
     ZegOTCOCOStuffDataset,
@@ -12,7 +13,8 @@ from .zero_shot import (
 )
 
 __all__ = [
-    'SPLITS', 'ZeroShotSplit', 'get_split', 'make_split',
+    'CorruptedFileError', 'check_sample_files', 'SPLITS', 'ZeroShotSplit',
+    'get_split', 'make_split',
     'ZeroShotDatasetMixin', 'build_zero_shot_split', 'ZegOTPascalVOC20Dataset',
     'ZegOTPascalContext59Dataset', 'ZegOTCOCOStuffDataset',
     'ZegOTZeroShotDataset', 'ZegOTToyWorldDataset', 'resolve_split'

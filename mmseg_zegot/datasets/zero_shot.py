@@ -15,9 +15,11 @@ evaluation); hiding the unseen labels during training is the job of the
 and :class:`~mmseg_zegot.evaluation.ZeroShotIoUMetric` reads the split from
 ``dataset_meta``.
 """
-from typing import Mapping, Sequence, Union
+import logging
+from typing import List, Mapping, Optional, Sequence, Union
 
 from mmengine import fileio
+from mmengine.logging import print_log
 from mmseg.datasets import (
     BaseSegDataset,
     COCOStuffDataset,
@@ -26,6 +28,7 @@ from mmseg.datasets import (
 )
 from mmseg.registry import DATASETS
 
+from .file_checks import CorruptedFileError, check_sample_files
 from .splits import SPLITS, ZeroShotSplit, get_split, make_split, resolve_split
 
 SplitSpec = Union[str, Mapping, ZeroShotSplit, None]
@@ -99,11 +102,31 @@ def build_zero_shot_split(zero_shot_split: SplitSpec,
 
 
 class ZeroShotDatasetMixin:
-    """Adds a zero-shot split to the metainfo of an mmseg dataset.
+    """Adds a zero-shot split to the metainfo of an mmseg dataset, and a
+    policy for corrupted files.
 
     Put it before the dataset class in the bases. The split is checked
     against the dataset's classes (after ``metainfo`` overrides) before the
     file list is loaded.
+
+    Corrupted files: before a sample goes through the pipeline, its image
+    and label map are checked (:func:`.check_sample_files`: readable, not
+    empty, PNG and JPEG files complete, the label map of its image's size);
+    when the pipeline fails, both files are also decoded to tell a
+    corrupted file from another error. A corrupted file raises
+    :class:`.CorruptedFileError` naming it and the fix, unless
+    ``skip_corrupted=True``:
+
+    - for training (``test_mode=False``) the sample is skipped with a
+      warning naming the file and the number of samples this process has
+      skipped so far, and MMEngine loads another random sample in its place
+      (``max_refetch``);
+    - for validation and testing (``test_mode=True``, as the shipped
+      configs set for their val/test datasets) every file is checked and
+      decoded when the file list is loaded (one extra read of each file),
+      and samples with corrupted files are left out of the list, each named
+      in a warning, their number in the log. The metrics then cover the
+      other samples.
 
     Args:
         zero_shot_split (str | dict | ZeroShotSplit | None): See
@@ -111,6 +134,8 @@ class ZeroShotDatasetMixin:
             seen).
         fully_supervised (bool): Keep the split's classes, none unseen (the
             supervised upper bound). Defaults to False.
+        skip_corrupted (bool): Skip samples whose files are corrupted, with
+            a warning, instead of stopping with an error. Defaults to False.
         lazy_init (bool): As for :class:`~mmengine.dataset.BaseDataset`.
         *args, **kwargs: Passed to the dataset class.
     """
@@ -119,8 +144,14 @@ class ZeroShotDatasetMixin:
                  *args,
                  zero_shot_split: SplitSpec = None,
                  fully_supervised: bool = False,
+                 skip_corrupted: bool = False,
                  lazy_init: bool = False,
                  **kwargs) -> None:
+        if not isinstance(skip_corrupted, bool):
+            raise ValueError('`skip_corrupted` must be True or False, got '
+                             f'{skip_corrupted!r}.')
+        self.skip_corrupted = skip_corrupted
+        self.num_skipped = 0
         super().__init__(*args, lazy_init=True, **kwargs)
         classes = self._metainfo.get('classes')
         if not classes:
@@ -169,6 +200,81 @@ class ZeroShotDatasetMixin:
                 'exist. Prepare the dataset as docs/data_preparation.md says, '
                 'or set `ann_file` (relative to `data_root`).')
         super().full_init()
+
+    def filter_data(self) -> List[dict]:
+        """With ``skip_corrupted`` in test mode, leave out the samples whose
+        files are corrupted (each file read and decoded once)."""
+        data_list = super().filter_data()
+        if not (self.skip_corrupted and self.test_mode):
+            return data_list
+        kept = []
+        for info in data_list:
+            try:
+                check_sample_files(info, self.backend_args, decode=True)
+            except CorruptedFileError as error:
+                self._warn_skipped(error)
+                continue
+            kept.append(info)
+        if len(kept) < len(data_list):
+            print_log(
+                f'{type(self).__name__}: left out {len(data_list) - len(kept)}'
+                f' of {len(data_list)} samples whose files are corrupted '
+                '(skip_corrupted=True); the metrics cover the other '
+                f'{len(kept)}.', logger='current', level=logging.WARNING)
+        return kept
+
+    def prepare_data(self, idx: int) -> Optional[dict]:
+        """Check the sample's files, then run the pipeline.
+
+        Returns:
+            dict | None: The pipeline's output; None for a sample skipped
+            under ``skip_corrupted`` (MMEngine then loads another one).
+
+        Raises:
+            CorruptedFileError: For a corrupted file, unless
+                ``skip_corrupted`` (training only).
+        """
+        data_info = self.get_data_info(idx)
+        try:
+            check_sample_files(data_info, self.backend_args)
+            try:
+                return self.pipeline(data_info)
+            except Exception as error:
+                self._raise_if_corrupted(idx, error)
+                raise
+        except CorruptedFileError as error:
+            if not self.skip_corrupted or self.test_mode:
+                skip = ('' if self.skip_corrupted else
+                        '; to skip such samples with a warning instead, set '
+                        '`skip_corrupted=True` in the dataset config')
+                raise CorruptedFileError(
+                    f'{type(self).__name__}, sample {idx}: {error}. Replace '
+                    'the file by an intact copy (re-extract or re-convert '
+                    'the dataset; tools/check_dataset.py reads the files of '
+                    'a dataset) or remove the sample from '
+                    f'{self.ann_file or "the data folders"}{skip}.',
+                    error.paths) from error
+            self._warn_skipped(error)
+            return None
+
+    def _raise_if_corrupted(self, idx: int, error: Exception) -> None:
+        """After the pipeline failed: raise CorruptedFileError if decoding
+        the sample's files fails, chained to the pipeline's ``error``."""
+        try:
+            check_sample_files(self.get_data_info(idx), self.backend_args,
+                               decode=True)
+        except CorruptedFileError as corrupted:
+            raise corrupted from error
+
+    def _warn_skipped(self, error: CorruptedFileError) -> None:
+        self.num_skipped += 1
+        instead = ('left out of the list' if self.test_mode else
+                   'another sample is loaded in its place')
+        print_log(
+            f'{type(self).__name__}: skipped a sample because {error} '
+            f'(skip_corrupted=True; {instead}). This process has skipped '
+            f'{self.num_skipped} sample(s) of this dataset so far.',
+            logger='current', level=logging.WARNING)
 
 
 _VOC = PascalVOCDataset.METAINFO

@@ -1,4 +1,8 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
-from .hooks import ZegOTPlainCheckpointHook
+from .atomic_backend import ZegOTAtomicLocalBackend, atomic_write
+from .hooks import ZegOTCheckpointHook, ZegOTPlainCheckpointHook
 
-__all__ = ['ZegOTPlainCheckpointHook']
+__all__ = [
+    'ZegOTAtomicLocalBackend', 'ZegOTCheckpointHook', 'ZegOTPlainCheckpointHook',
+    'atomic_write'
+]

@@ -6,10 +6,24 @@ from .checkpoint import (
                          register_safe_checkpoint_loader,
                          to_plain,
 )
-from .config import ensure_plain_checkpoints, load_config, root_cause
+from .config import apply_safe_runtime, load_config, root_cause
+from .published import (
+                        PUBLISHED_FORMAT,
+                        frozen_clip_keys,
+                        frozen_clip_prefixes,
+                        is_published,
+                        load_segmentor_checkpoint,
+                        publish_checkpoint,
+                        read_checkpoint,
+                        save_published,
+)
+from .remote_checkpoint import download_to_cache, load_from_http_weights_only
 
 __all__ = [
-    'UnsafeCheckpointError', 'ensure_plain_checkpoints', 'from_plain',
-    'load_checkpoint_safely', 'load_config', 'register_safe_checkpoint_loader',
-    'root_cause', 'to_plain'
+    'PUBLISHED_FORMAT', 'UnsafeCheckpointError', 'download_to_cache',
+    'apply_safe_runtime', 'from_plain', 'frozen_clip_keys',
+    'frozen_clip_prefixes', 'is_published', 'load_checkpoint_safely',
+    'load_config', 'load_from_http_weights_only', 'load_segmentor_checkpoint',
+    'publish_checkpoint', 'read_checkpoint', 'register_safe_checkpoint_loader',
+    'root_cause', 'save_published', 'to_plain'
 ]

@@ -3,6 +3,8 @@
 from mmengine.config import Config
 
 PLAIN_CHECKPOINT_HOOK = 'ZegOTPlainCheckpointHook'
+ATOMIC_CHECKPOINT_HOOK = 'ZegOTCheckpointHook'
+STARTUP_CHECK_HOOK = 'ZegOTStartupCheckHook'
 
 
 def root_cause(error: BaseException) -> BaseException:
@@ -35,11 +37,24 @@ def load_config(path: str) -> Config:
             f'{type(cause).__name__}: {cause}') from error
 
 
-def ensure_plain_checkpoints(cfg: Config) -> None:
-    """Add :class:`ZegOTPlainCheckpointHook` to ``cfg.custom_hooks`` unless
-    the config already has it, so every checkpoint our tools write loads
-    with ``weights_only=True``."""
+def apply_safe_runtime(cfg: Config) -> None:
+    """Make a config's runtime safe to interrupt and to load, whatever its
+    base configs (ours or mmseg's own):
+
+    * :class:`ZegOTPlainCheckpointHook` in ``custom_hooks``, so every
+      checkpoint loads with ``weights_only=True``;
+    * MMEngine's ``CheckpointHook`` replaced by ``ZegOTCheckpointHook`` (same
+      arguments), which writes checkpoints and ``last_checkpoint``
+      atomically and saves on SIGTERM;
+    * :class:`ZegOTStartupCheckHook` in ``custom_hooks`` (datasets, model
+      and metric agree on the classes; labels in range on a sample).
+    """
     hooks = list(cfg.get('custom_hooks', None) or [])
-    if not any(hook.get('type') == PLAIN_CHECKPOINT_HOOK for hook in hooks):
-        hooks.append(dict(type=PLAIN_CHECKPOINT_HOOK))
+    for hook_type in (PLAIN_CHECKPOINT_HOOK, STARTUP_CHECK_HOOK):
+        if not any(hook.get('type') == hook_type for hook in hooks):
+            hooks.append(dict(type=hook_type))
     cfg.custom_hooks = hooks
+    checkpoint = cfg.get('default_hooks', {}).get('checkpoint')
+    if checkpoint is not None and checkpoint.get('type') in (
+            'CheckpointHook', 'mmengine.CheckpointHook'):
+        checkpoint['type'] = ATOMIC_CHECKPOINT_HOOK

@@ -2,7 +2,7 @@
 import pytest
 from mmengine.config import Config
 
-from mmseg_zegot.utils import ensure_plain_checkpoints, load_config
+from mmseg_zegot.utils import apply_safe_runtime, load_config
 
 
 def test_custom_import_failure_names_the_real_cause(tmp_path, monkeypatch):
@@ -21,15 +21,27 @@ def test_custom_import_failure_names_the_real_cause(tmp_path, monkeypatch):
     assert "No module named 'not_a_real_dependency_xyz'" in message
 
 
-def test_plain_checkpoint_hook_added_once():
+def test_safe_runtime_hooks_added_once():
     cfg = Config(dict(custom_hooks=[dict(type='EMAHook')]))
-    ensure_plain_checkpoints(cfg)
-    ensure_plain_checkpoints(cfg)
+    apply_safe_runtime(cfg)
+    apply_safe_runtime(cfg)
     assert [h['type'] for h in cfg.custom_hooks] == [
-        'EMAHook', 'ZegOTPlainCheckpointHook'
+        'EMAHook', 'ZegOTPlainCheckpointHook', 'ZegOTStartupCheckHook'
     ]
     empty = Config(dict())
-    ensure_plain_checkpoints(empty)
+    apply_safe_runtime(empty)
     assert [h['type'] for h in empty.custom_hooks] == [
-        'ZegOTPlainCheckpointHook'
+        'ZegOTPlainCheckpointHook', 'ZegOTStartupCheckHook'
     ]
+
+
+def test_mmengine_checkpoint_hook_becomes_atomic_with_its_arguments():
+    cfg = Config(dict(default_hooks=dict(checkpoint=dict(
+        type='CheckpointHook', interval=7, max_keep_ckpts=2))))
+    apply_safe_runtime(cfg)
+    assert cfg.default_hooks.checkpoint == dict(
+        type='ZegOTCheckpointHook', interval=7, max_keep_ckpts=2)
+    # mmseg's own schedule bases get it too, through the tools
+    mmseg_cfg = load_config('configs/examples/zegot_mmseg-schedule_voc.py')
+    apply_safe_runtime(mmseg_cfg)
+    assert mmseg_cfg.default_hooks.checkpoint.type == 'ZegOTCheckpointHook'

@@ -25,6 +25,10 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs')
 ]
+# A corrupted image or label file stops the run with an error naming it;
+# `skip_corrupted=True` on a dataset skips such samples with a warning
+# instead (left out of val/test sets, which set `test_mode=True`; see
+# docs/reliability.md).
 dataset_train = dict(
     type=dataset_type,
     data_root=data_root,
@@ -55,6 +59,7 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         zero_shot_split=zero_shot_split,
+        test_mode=True,
         data_prefix=dict(
             img_path='JPEGImages', seg_map_path='SegmentationClass'),
         ann_file='ImageSets/Segmentation/val.txt',

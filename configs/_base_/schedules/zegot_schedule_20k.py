@@ -29,7 +29,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # mmengine cannot infer the rule for 'hIoU': say that higher is better.
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2000,
+    checkpoint=dict(type='ZegOTCheckpointHook', by_epoch=False, interval=2000,
                     save_best='hIoU', rule='greater', max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))

@@ -4,6 +4,7 @@
 Shapes: B batch, D ViT width, C joint CLIP width, H×W input, h×w = H/p × W/p
 patch grid (p the patch size), M = h·w patch tokens.
 """
+import math
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -198,7 +199,11 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
             raise ValueError(
                 f'The input size {height}×{width} (crop_size / test scale) '
                 f'must be a multiple of the patch size {patch_h}×{patch_w} of '
-                f'model_name={self.model_name!r}.')
+                f'model_name={self.model_name!r}. For whole-image inference '
+                'pad test images with `model.data_preprocessor.test_cfg='
+                f'dict(size_divisor={math.lcm(patch_h, patch_w)})` (or use '
+                "`model.test_cfg.mode='slide'`); for training, use a "
+                'crop_size that is a multiple of the patch size.')
         grid = (height // patch_h, width // patch_w)
 
         # open_clip's VisionTransformer._embeds with resampled positions.
@@ -220,4 +225,7 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
         if not self.output_global:
             return tuple(taps)
         global_embed = visual.ln_post(x[:, 0]) @ visual.proj  # B×C
-        return taps, F.normalize(global_embed, dim=-1)
+        # Normalised in float32: under fp16 autocast F.normalize's eps
+        # (1e-12) rounds to 0, so a zero vector would give 0/0 = NaN.
+        return taps, F.normalize(global_embed.float(), dim=-1).to(
+            global_embed.dtype)

@@ -8,6 +8,7 @@ dataset classes, K_train training classes), N prompts, C joint CLIP width,
 H×W image size.
 """
 import difflib
+import math
 from collections.abc import Mapping
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -217,6 +218,42 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
             torch.tensor(label_map, dtype=torch.long), pseudo_mask)
         self.decode_head.set_seen_mask(seen_mask)
         self._use_vocabulary(self.train_classes)
+        self._check_input_sizes()
+
+    def _check_input_sizes(self) -> None:
+        """Check that the input sizes fixed by the config are multiples of
+        the patch size: the training pad size, the test pad size and the
+        slide crop. (Whole-image inference without a test pad size sees
+        sizes only at forward time, where the image encoder checks them.)"""
+        patch = getattr(self.image_encoder, 'patch_size', None)
+        if patch is None:
+            return
+        preprocessor = self.data_preprocessor
+        preprocessor_test = getattr(preprocessor, 'test_cfg', None) or {}
+        sizes = [
+            ('model.data_preprocessor.size', getattr(preprocessor, 'size',
+                                                     None)),
+            ('model.data_preprocessor.size_divisor',
+             getattr(preprocessor, 'size_divisor', None)),
+            ('model.data_preprocessor.test_cfg.size',
+             preprocessor_test.get('size')),
+            ('model.data_preprocessor.test_cfg.size_divisor',
+             preprocessor_test.get('size_divisor')),
+        ]
+        if self.test_cfg.mode == 'slide':
+            sizes.append(('model.test_cfg.crop_size', self.test_cfg.crop_size))
+        for key, size in sizes:
+            if size is None:
+                continue
+            pair = (size, size) if isinstance(size, int) else tuple(size)
+            if any(s % p for s, p in zip(pair, patch)):
+                fixed = (math.lcm(size, *patch) if isinstance(size, int) else
+                         tuple(-(-s // p) * p for s, p in zip(pair, patch)))
+                raise ValueError(
+                    f'`{key}`={size} is not a multiple of the patch size '
+                    f'{patch[0]}×{patch[1]} of the image encoder '
+                    f'(model_name={self.image_encoder.model_name!r}): the ViT '
+                    f'needs whole patches; use e.g. {fixed}.')
 
     def _init_decode_head(self, decode_head: ConfigType) -> None:
         """Fill or check the head's dimensions from the encoders, then build
@@ -260,6 +297,42 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
             self.decode_head.init_dlfa_from_clip(
                 *self.image_encoder.output_projection())
 
+    def set_test_vocabulary(self,
+                            class_names: Sequence[str],
+                            seen_classes: Optional[Sequence[str]] = None
+                            ) -> None:
+        """Predict over ``class_names`` instead of the dataset's classes
+        (open-vocabulary inference); the training vocabulary is unchanged.
+
+        The text encoder re-encodes the names at the next prediction. The
+        head's ``seen_bias`` calibration applies to ``seen_classes``: by
+        default the names of this model's seen classes that are in the new
+        vocabulary, so ``set_test_vocabulary(self.class_names)`` restores the
+        dataset's test vocabulary exactly, and a vocabulary sharing no name
+        with the seen classes is not calibrated at all.
+
+        Args:
+            class_names (Sequence[str]): The K class names, unique and
+                non-empty; prediction ``k`` means ``class_names[k]``.
+            seen_classes (Sequence[str], optional): The names of
+                ``class_names`` to calibrate as seen. Default: the overlap
+                with :attr:`seen_classes`.
+        """
+        class_names = _check_names(class_names, 'class_names')
+        if seen_classes is None:
+            seen = set(self.seen_classes)
+        else:
+            seen = set(seen_classes)
+            unknown = sorted(seen - set(class_names))
+            if unknown:
+                raise ValueError(
+                    f'seen_classes holds {unknown}, which are not in the '
+                    f'test vocabulary {list(class_names)}')
+        self.test_classes = class_names
+        self.out_channels = len(class_names)
+        self.decode_head.set_seen_mask(
+            torch.tensor([name in seen for name in class_names]))
+
     def _use_vocabulary(self, names: Tuple[str, ...]) -> None:
         """Point the text encoder at ``names`` unless it already is."""
         if tuple(self.text_encoder.vocabulary) != names:
@@ -293,6 +366,38 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
         feats = self.extract_feat(inputs)
         return self.decode_head.predict([inputs, feats, text],
                                         batch_img_metas, self.test_cfg)
+
+    def slide_inference(self, inputs: Tensor,
+                        batch_img_metas: List[dict]) -> Tensor:
+        """mmseg's sliding-window inference with less memory traffic.
+
+        The same windows and the same average as mmseg's, but each window's
+        (B, K_all, h, w) scores are added into their slice of the output,
+        where mmseg first pads them to a whole (B, K_all, H, W) map per
+        window; and no host synchronisation re-checks that every pixel is
+        covered (it is by construction).
+
+        Returns:
+            Tensor: (B, K_all, H, W) scores averaged over the windows.
+        """
+        h_stride, w_stride = self.test_cfg.stride
+        h_crop, w_crop = self.test_cfg.crop_size
+        batch_size, _, h_img, w_img = inputs.size()
+        h_grids = max(h_img - h_crop + h_stride - 1, 0) // h_stride + 1
+        w_grids = max(w_img - w_crop + w_stride - 1, 0) // w_stride + 1
+        preds = inputs.new_zeros((batch_size, self.out_channels, h_img, w_img))
+        count = inputs.new_zeros((1, 1, h_img, w_img))
+        for h_idx in range(h_grids):
+            for w_idx in range(w_grids):
+                y2 = min(h_idx * h_stride + h_crop, h_img)
+                x2 = min(w_idx * w_stride + w_crop, w_img)
+                y1, x1 = max(y2 - h_crop, 0), max(x2 - w_crop, 0)
+                crop = inputs[:, :, y1:y2, x1:x2]
+                batch_img_metas[0]['img_shape'] = crop.shape[2:]
+                preds[:, :, y1:y2, x1:x2] += self.encode_decode(
+                    crop, batch_img_metas)
+                count[:, :, y1:y2, x1:x2] += 1
+        return preds.div_(count)
 
     def _forward(self,
                  inputs: Tensor,

@@ -89,8 +89,14 @@ class ZegOTPromptTextEncoder(FrozenCLIPMixin, BaseModule):
                 f'{init_cfg!r}): it loads CLIP from `pretrained` and '
                 'initialises its contexts in init_weights().')
         super().__init__()
+        for key, value in (('num_prompts', num_prompts),
+                           ('prompt_length', prompt_length)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(
+                    f'`{key}` must be an integer, got {value!r}.')
         if num_prompts < 1:
-            raise ValueError(f'`num_prompts` must be >= 1, got {num_prompts}.')
+            raise ValueError(f'`num_prompts` (N) must be >= 1, got '
+                             f'{num_prompts}.')
         clip = build_clip(model_name, model_cfg=model_cfg,
                           quick_gelu=quick_gelu, pretrained=pretrained)
         del clip.visual
@@ -289,7 +295,10 @@ class ZegOTPromptTextEncoder(FrozenCLIPMixin, BaseModule):
             x = projection(x)
         elif projection is not None:
             x = x @ projection
-        return F.normalize(x, dim=-1).view(num_classes, n, -1)
+        # Normalised in float32: under fp16 autocast F.normalize's eps
+        # (1e-12) rounds to 0, so a zero vector would give 0/0 = NaN.
+        x = F.normalize(x.float(), dim=-1).to(x.dtype)
+        return x.view(num_classes, n, -1)
 
     def train(self, mode: bool = True) -> 'ZegOTPromptTextEncoder':
         """Set the mode (the CLIP tower stays in eval) and drop the cache."""

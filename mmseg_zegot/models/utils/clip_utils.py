@@ -519,21 +519,34 @@ class FrozenCLIPMixin:
             f'{type(self).__name__}: loaded the {self.model_name} '
             f'{tower_name} tower from {self.pretrained}.', logger='current')
 
-    def get_extra_state(self) -> Dict[str, bool]:
-        """Record the activation, so a checkpoint cannot meet another one."""
-        return {'quick_gelu': self._uses_quick_gelu}
+    def get_extra_state(self) -> Tensor:
+        """Record the activation, so a checkpoint cannot meet another one.
 
-    def set_extra_state(self, state: Dict[str, bool]) -> None:
+        Returns:
+            Tensor: A 0-dim bool tensor, True for QuickGELU. A tensor, not a
+            Python value: MMEngine broadcasts every state-dict entry from
+            rank 0 after ``init_weights()`` in distributed training, and
+            that only works for tensors.
+        """
+        return torch.tensor(self._uses_quick_gelu)
+
+    def set_extra_state(self, state: Union[Tensor, Mapping]) -> None:
         """Refuse a checkpoint made with the other activation.
+
+        Args:
+            state (Tensor | Mapping): :meth:`get_extra_state`'s tensor, or
+                ``{'quick_gelu': bool}`` as earlier versions saved it.
 
         Raises:
             ValueError: If the checkpoint's ``quick_gelu`` differs from this
                 model's, naming the config key that fixes it.
         """
-        if state['quick_gelu'] != self._uses_quick_gelu:
+        quick_gelu = bool(state['quick_gelu'] if isinstance(state, Mapping)
+                          else state)
+        if quick_gelu != self._uses_quick_gelu:
             raise ValueError(
-                f'The checkpoint was made with quick_gelu={state["quick_gelu"]}'
-                f' but this {type(self).__name__} was built with quick_gelu='
+                f'The checkpoint was made with quick_gelu={quick_gelu} but '
+                f'this {type(self).__name__} was built with quick_gelu='
                 f'{self._uses_quick_gelu}. Set `{self.cfg_key}.quick_gelu='
-                f'{state["quick_gelu"]}` (auto-detection needs the pretrained '
-                'file, which may be absent here).')
+                f'{quick_gelu}` (auto-detection needs the pretrained file, '
+                'which may be absent here).')
