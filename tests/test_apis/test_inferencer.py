@@ -7,9 +7,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from inference_models import (
+    build_model,
+    save_checkpoint,
+    write_images,
+    write_tiny_zegot,
+)
 from mmseg.structures import SegDataSample
 from PIL import Image
-from tiny_zegot import build_model, save_checkpoint, write_images, write_tiny_zegot
 
 from mmseg_zegot.apis import ZegOTInferencer
 from mmseg_zegot.datasets.splits import get_split

@@ -21,7 +21,7 @@ from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmseg.datasets.transforms import LoadAnnotations
 from PIL import Image, ImageFile
-from tiny_zegot import TRAIN_SETS, tiny_options, train, write_tiny_clip
+from reliability_runs import TRAIN_SETS, tiny_options, train, write_tiny_clip
 from torch.utils.data import DataLoader
 
 from mmseg_zegot.datasets import CorruptedFileError, ZegOTPascalVOC20Dataset

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import make_voc_dataset
-from tiny_zegot import start_train, tiny_options, train, write_tiny_clip
+from reliability_runs import start_train, tiny_options, train, write_tiny_clip
 from toy_runner import KILLED_CHECKPOINT, build_runner
 
 from mmseg_zegot.engine import ZegOTCheckpointHook, atomic_backend, atomic_write

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import REPO, make_layout_dataset, run_tool
 from PIL import Image
-from test_apis.tiny_zegot import save_checkpoint, write_images, write_tiny_zegot
+from test_apis.inference_models import save_checkpoint, write_images, write_tiny_zegot
 
 from mmseg_zegot.apis import ZegOTInferencer
 from mmseg_zegot.datasets.splits import get_split
