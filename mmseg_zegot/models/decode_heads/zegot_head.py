@@ -661,12 +661,20 @@ class ZegOTHead(BaseDecodeHead):
             size = meta['pad_shape'][:2]
         else:
             size = meta['img_shape']
-        logits = {
+        # Each (B, K, H, W) map is allocated once: the sigmoids run in place
+        # on the fresh upsampled maps, and the ensemble's output (a new map
+        # that autograd does not keep) takes the calibration in place.
+        prob = {
             key: resize(value.float(), size=size, mode='bilinear',
-                        align_corners=self.align_corners)
+                        align_corners=self.align_corners).sigmoid_()
             for key, value in seg_logits.items()
         }
-        prob = self._probabilities(logits)
+        ensemble = self.decoder is not None and self.ensemble_weight > 0
+        if ensemble:
+            prob = torch.lerp(prob['score_logits'], prob['decoder_logits'],
+                              self.ensemble_weight)
+        else:
+            prob = prob['score_logits']
         if self.seen_mask is not None and self.seen_bias > 0:
             if self.seen_mask.numel() != prob.size(1):
                 raise ValueError(
@@ -674,6 +682,6 @@ class ZegOTHead(BaseDecodeHead):
                     f'but the prediction has {prob.size(1)} columns: predict '
                     'with the test vocabulary (all classes).')
             seen = self.seen_mask.to(prob.device)
-            prob = prob - self.seen_bias * seen[None, :, None, None].to(
-                prob.dtype)
+            bias = self.seen_bias * seen[None, :, None, None].to(prob.dtype)
+            prob = prob.sub_(bias) if ensemble else prob - bias
         return prob
