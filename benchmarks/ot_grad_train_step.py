@@ -17,28 +17,23 @@ import copy
 import os.path as osp
 import statistics
 import sys
-import time
 
 import torch
+from common import (
+    REPO,
+    TINY_CLIP,
+    image_batch,
+    saved_bytes,
+    synchronize,
+    time_interleaved,
+)
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
-from mmengine.structures import PixelData
+from mmseg.registry import MODELS
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
+import mmseg_zegot  # noqa: F401
 
-from mmseg.registry import MODELS  # noqa: E402
-from mmseg.structures import SegDataSample  # noqa: E402
-
-import mmseg_zegot  # noqa: E402,F401
-
-TINY_CLIP = dict(
-    embed_dim=32,
-    vision_cfg=dict(image_size=32, layers=2, width=64, head_width=32,
-                    patch_size=8, mlp_ratio=2.0),
-    text_cfg=dict(context_length=77, vocab_size=49408, width=64, heads=2,
-                  layers=2, mlp_ratio=2.0))
 CLASSES = ('cat', 'dog', 'car', 'tree', 'sky', 'road', 'person', 'boat')
 
 
@@ -57,49 +52,21 @@ def build_model(ot_grad: str, size: int, device: torch.device):
     return MODELS.build(model).to(device)
 
 
-def make_batch(size: int, batch: int, device: torch.device):
-    generator = torch.Generator().manual_seed(0)
-    inputs, samples = [], []
-    for _ in range(batch):
-        inputs.append(torch.randint(0, 256, (3, size, size),
-                                    generator=generator).float().to(device))
-        label = torch.randint(0, len(CLASSES), (1, size, size),
-                              generator=generator)
-        sample = SegDataSample(gt_sem_seg=PixelData(data=label.to(device)))
-        sample.set_metainfo(dict(img_shape=(size, size),
-                                 ori_shape=(size, size),
-                                 pad_shape=(size, size)))
-        samples.append(sample)
-    return dict(inputs=inputs, data_samples=samples)
+def loss_fn(model, data):
+    """Forward and loss of one training batch (what backward needs)."""
 
-
-def saved_bytes(model, data) -> int:
-    """Bytes of all tensors the autograd graph saves for backward."""
-    total = 0
-
-    def pack(tensor):
-        nonlocal total
-        total += tensor.numel() * tensor.element_size()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    def run():
         processed = model.data_preprocessor(data, True)
-        losses = model(**processed, mode='loss')
-    model.parse_losses(losses)
-    return total
+        model.parse_losses(model(**processed, mode='loss'))
+
+    return run
 
 
-def time_steps(model, data, repeats: int) -> list:
+def train_step_fn(model, data):
+    """One full ``train_step`` (forward, backward, AdamW step)."""
     optim = OptimWrapper(torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=1e-4))
-    times = []
-    for _ in range(repeats + 1):  # the first run warms up
-        start = time.perf_counter()
-        model.train_step(data, optim)
-        if data['inputs'][0].is_cuda:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times[1:]
+    return lambda: model.train_step(data, optim)
 
 
 def forward_losses(model, data) -> dict:
@@ -118,22 +85,34 @@ def main():
     args = parser.parse_args()
     init_default_scope('mmseg')
     device = torch.device(args.device)
-    data = make_batch(args.size, args.batch, device)
-    results = {}
+    data = image_batch(args.size, args.size, args.batch, len(CLASSES),
+                       device)
+    models, losses, saved = {}, {}, {}
     for mode in ('detach', 'unrolled'):
-        model = build_model(mode, args.size, device)
-        losses = forward_losses(model, data)
-        saved = saved_bytes(model, data)
+        # Right after the seeded build (same dropout draws in both modes),
+        # before any optimizer step changes the weights.
+        models[mode] = build_model(mode, args.size, device)
+        losses[mode] = forward_losses(models[mode], data)
+        saved[mode] = saved_bytes(loss_fn(models[mode], data))
+    # Both modes timed in turn (interleaved), so background load hits both.
+    times = time_interleaved(
+        {mode: train_step_fn(model, data) for mode, model in models.items()},
+        args.repeats, device)
+    results = {}
+    for mode, model in models.items():
+        peak = None
         if device.type == 'cuda':
+            synchronize(device)
             torch.cuda.reset_peak_memory_stats()
-        times = time_steps(model, data, args.repeats)
-        peak = (torch.cuda.max_memory_allocated()
-                if device.type == 'cuda' else None)
-        results[mode] = dict(time=statistics.median(times), saved=saved,
-                             peak=peak, losses=losses)
+            train_step_fn(model, data)()
+            synchronize(device)
+            peak = torch.cuda.max_memory_allocated()
+        results[mode] = dict(time=statistics.median(times[mode]),
+                             saved=saved[mode], peak=peak,
+                             losses=losses[mode])
         print(f'{mode:>9}: step {results[mode]["time"] * 1e3:8.1f} ms '
-              f'(median of {args.repeats}), saved for backward '
-              f'{saved / 2**20:8.2f} MiB'
+              f'(median of {args.repeats}, interleaved), saved for backward '
+              f'{saved[mode] / 2**20:8.2f} MiB'
               + (f', CUDA peak {peak / 2**20:.1f} MiB' if peak else ''))
     detach, unrolled = results['detach'], results['unrolled']
     print(f'unrolled / detach: time x{unrolled["time"] / detach["time"]:.2f}, '

@@ -41,3 +41,14 @@ def test_benchmark_runs_and_checks_pass(script):
     assert 'all correctness checks passed' in result.stdout
     for line in expected:
         assert line in result.stdout, line
+
+
+@pytest.mark.slow
+def test_ot_grad_train_step_runs_and_forward_losses_agree():
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'benchmarks' / 'ot_grad_train_step.py'),
+         '--size', '32', '--batch', '2', '--repeats', '1'], cwd=REPO,
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert 'forward losses identical in both modes: OK' in result.stdout
+    assert 'unrolled / detach: time x' in result.stdout
