@@ -19,6 +19,7 @@ from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 from mmseg.registry import MODELS
 
+from mmseg_zegot.datasets.splits import check_class_names
 from mmseg_zegot.utils import load_config, load_segmentor_checkpoint
 from mmseg_zegot.visualization import render_overlay
 
@@ -36,28 +37,16 @@ def check_vocabulary(classes, key: str = 'classes') -> Tuple[str, ...]:
 
     Args:
         classes (Sequence[str]): Class names: at least two, none empty or
-            blank, no name twice.
+            blank, no name twice (:func:`check_class_names`).
         key (str): The argument or option the names came from.
     """
-    if isinstance(classes, str) or not isinstance(classes, Sequence):
-        raise ValueError(f'{key} must be a list of class names, got '
-                         f'{classes!r}')
-    names = tuple(classes)
-    if len(names) < 2:
+    if (isinstance(classes, Sequence) and not isinstance(classes, str)
+            and len(classes) < 2):
         raise ValueError(
-            f'{key} must name at least two classes, got {list(names)}: every '
-            'pixel gets one of the classes, so a single class would cover '
-            "the whole image (add e.g. 'background' or 'other')")
-    blank = [name for name in names
-             if not isinstance(name, str) or not name.strip()]
-    if blank:
-        raise ValueError(f'{key} holds empty or non-string class names '
-                         f'{blank}: every class needs a name')
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ValueError(f'{key} names {repeated} more than once: each '
-                         'class must appear once')
-    return names
+            f'{key} must name at least two classes, got {list(classes)}: '
+            'every pixel gets one of the classes, so a single class would '
+            "cover the whole image (add e.g. 'background' or 'other')")
+    return check_class_names(classes, key)
 
 
 def collect_inputs(inputs) -> List[Tuple[InputType, str]]:

@@ -15,13 +15,38 @@ Datasets carry a split as metainfo (``seen_classes``, ``unseen_classes``,
 :class:`~mmseg_zegot.evaluation.ZeroShotIoUMetric` reads it from
 ``dataset_meta``.
 """
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Dict, Iterable, Tuple, Union
 
 from mmseg.datasets import COCOStuffDataset, PascalContextDataset59, PascalVOCDataset
 
 from .toy_world import CLASS_NAMES as TOY_CLASS_NAMES
+
+
+def check_class_names(names, key: str) -> Tuple[str, ...]:
+    """``names`` as a tuple of unique, non-empty strings, else ValueError.
+
+    The one check of every class vocabulary (splits, the segmentor's
+    ``class_names`` / ``seen_classes``, run-time vocabularies).
+
+    Args:
+        names (Sequence[str]): Class names.
+        key (str): The config key or option they came from, for messages.
+    """
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        raise ValueError(f'{key} must be a sequence of names (a list of '
+                         f'class names), got {names!r}.')
+    names = tuple(names)
+    if not names:
+        raise ValueError(f'{key} is empty.')
+    blank = [c for c in names if not isinstance(c, str) or not c.strip()]
+    if blank:
+        raise ValueError(f'{key} holds empty or non-string names {blank}.')
+    duplicates = _duplicates(names)
+    if duplicates:
+        raise ValueError(f'{key} names {duplicates} more than once.')
+    return names
 
 
 @dataclass(frozen=True)
@@ -48,22 +73,10 @@ class ZeroShotSplit:
     unseen: Tuple[str, ...]
 
     def __post_init__(self) -> None:
-        if isinstance(self.classes, str):
-            raise ValueError(f'Split {self.name!r}: `classes` must be a '
-                             f'sequence of names, got {self.classes!r}.')
-        classes = tuple(self.classes)
+        classes = check_class_names(self.classes,
+                                    f'Split {self.name!r}: `classes`')
         unseen = (self.unseen, ) if isinstance(self.unseen, str) else tuple(
             self.unseen)
-        if not classes:
-            raise ValueError(f'Split {self.name!r}: `classes` is empty.')
-        blank = [c for c in classes if not isinstance(c, str) or not c.strip()]
-        if blank:
-            raise ValueError(f'Split {self.name!r}: `classes` holds empty or '
-                             f'non-string names {blank}.')
-        duplicates = _duplicates(classes)
-        if duplicates:
-            raise ValueError(f'Split {self.name!r}: `classes` names '
-                             f'{duplicates} more than once.')
         unknown = [c for c in unseen if c not in classes]
         if unknown:
             raise ValueError(

@@ -19,29 +19,11 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, OptSampleList, SampleList
 from torch import Tensor
 
-from mmseg_zegot.datasets.splits import resolve_split
+from mmseg_zegot.datasets.splits import check_class_names, resolve_split
 from mmseg_zegot.models.decode_heads.zegot_head import PSEUDO_LABEL
 
 #: Allowed values of ``setting``.
 SETTINGS = ('inductive', 'transductive', 'fully')
-
-
-def _check_names(names, key: str) -> Tuple[str, ...]:
-    """A tuple of unique, non-empty class names, else ValueError."""
-    if isinstance(names, str) or not isinstance(names, Sequence):
-        raise ValueError(
-            f'{key} must be a sequence of class names, got {names!r}')
-    names = tuple(names)
-    if not names:
-        raise ValueError(f'{key} must not be empty')
-    for name in names:
-        if not isinstance(name, str) or not name.strip():
-            raise ValueError(
-                f'{key} holds an empty or non-string class name: {name!r}')
-    duplicates = sorted({name for name in names if names.count(name) > 1})
-    if duplicates:
-        raise ValueError(f'{key} holds {duplicates} more than once')
-    return names
 
 
 @MODELS.register_module()
@@ -133,10 +115,10 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
                     '`seen_classes` of the ZegOTSegmentor, not both.')
             split = resolve_split(zero_shot_split)
             class_names, seen_classes = split.classes, split.seen
-        class_names = _check_names(class_names, 'class_names')
+        class_names = check_class_names(class_names, 'class_names')
         if seen_classes is None:
             seen_classes = class_names
-        seen_classes = _check_names(seen_classes, 'seen_classes')
+        seen_classes = check_class_names(seen_classes, 'seen_classes')
         unknown = [name for name in seen_classes if name not in class_names]
         if unknown:
             hints = {
@@ -318,7 +300,7 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
                 ``class_names`` to calibrate as seen. Default: the overlap
                 with :attr:`seen_classes`.
         """
-        class_names = _check_names(class_names, 'class_names')
+        class_names = check_class_names(class_names, 'class_names')
         if seen_classes is None:
             seen = set(self.seen_classes)
         else:
