@@ -92,7 +92,7 @@ CATEGORIES: Tuple[ToyCategory, ...] = (
     ToyCategory('star', 'star', 'dots'),
     ToyCategory('cross', 'cross', 'vstripes', max_rotation=20.0),
     ToyCategory('ring', 'ring', 'diag_up'),
-    ToyCategory('heart', 'heart', 'diag_down', max_rotation=30.0),
+    ToyCategory('heart', 'heart', 'chevron', max_rotation=30.0),
     ToyCategory('moon', 'moon', 'grid'),
     ToyCategory('diamond', 'diamond', 'crosshatch', max_rotation=20.0),
     ToyCategory('pentagon', 'pentagon', 'speckle'),
@@ -284,7 +284,10 @@ def texture_pattern(texture: str, yy: np.ndarray, xx: np.ndarray,
 
     Textures live in image coordinates (they do not rotate with the shape)
     with a random phase, and have periods of 4-8 pixels, so one 8×8 patch
-    shows the texture.
+    shows the texture. A horizontal flip (the configs' ``RandomFlip``) maps
+    every texture onto itself up to phase or onto no other category's
+    texture (``diag_up`` becomes an unused down-diagonal), so the flipped
+    training images never show one category in another's texture.
     """
     oy, ox = (int(o) for o in rng.integers(0, 24, size=2))
     y, x = yy + oy, xx + ox
@@ -298,8 +301,6 @@ def texture_pattern(texture: str, yy: np.ndarray, xx: np.ndarray,
         return (x // 2) % 2 == 1
     if texture == 'diag_up':
         return ((x + y) // 3) % 2 == 1
-    if texture == 'diag_down':
-        return ((x - y + 64) // 3) % 2 == 1
     if texture == 'dots':
         cy, cx = y % 6 - 2.5, x % 6 - 2.5
         return cy * cy + cx * cx <= 2.6
@@ -311,6 +312,8 @@ def texture_pattern(texture: str, yy: np.ndarray, xx: np.ndarray,
         return rng.random(yy.shape) < 0.5
     if texture == 'zigzag':
         return ((y + np.abs(x % 8 - 4)) // 2) % 2 == 1
+    if texture == 'chevron':
+        return ((x + np.abs(y % 8 - 4)) // 2) % 2 == 1
     if texture == 'rings':
         dy, dx = yy + 0.5 - center[0], xx + 0.5 - center[1]
         return np.floor(np.sqrt(dy * dy + dx * dx) / 2.0) % 2 == 1

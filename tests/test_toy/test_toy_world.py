@@ -103,6 +103,50 @@ def test_labels_match_the_drawn_image():
     np.testing.assert_array_equal(label[31, 29:33], [1, 255, 255, 2])
 
 
+class _Phase:
+    """Stands in for the generator's rng: a fixed texture phase."""
+
+    def __init__(self, oy: int, ox: int):
+        self.offsets = np.array([oy, ox])
+
+    def integers(self, low, high, size):
+        return self.offsets
+
+
+def _appearances(texture: str) -> set:
+    """Every 32×32 pattern ``texture`` takes over all phases, with its
+    complement (the two colours are random, so either may be the second)."""
+    yy, xx = np.mgrid[0:32, 0:32]
+    found = set()
+    for oy in range(24):
+        for ox in range(24):
+            pattern = tw.texture_pattern(texture, yy, xx, (16.0, 16.0),
+                                         _Phase(oy, ox))
+            found |= {pattern.tobytes(), (~pattern).tobytes()}
+    return found
+
+
+def test_flipped_textures_stay_their_own_category():
+    """RandomFlip must not dress a category in another one's texture (the
+    ring's up-diagonal, flipped, used to be the heart's down-diagonal, and
+    every model trained with flips confused the two)."""
+    yy, xx = np.mgrid[0:32, 0:32]
+    # speckle is random per pixel, rings centre on the object (both
+    # mirror onto themselves).
+    textures = [c.texture for c in tw.CATEGORIES
+                if c.texture not in ('speckle', 'rings')]
+    assert len(set(textures)) == len(textures)
+    looks = {t: _appearances(t) for t in textures}
+    for texture in textures:
+        for oy in range(24):
+            for ox in range(24):
+                flipped = tw.texture_pattern(texture, yy, xx, (16.0, 16.0),
+                                             _Phase(oy, ox))[:, ::-1]
+                others = [t for t in textures if t != texture
+                          and flipped.tobytes() in looks[t]]
+                assert not others, (texture, others)
+
+
 def _read_with_mmseg(dataset):
     sample = dataset[0]
     return sample['img'], sample['gt_seg_map'], sample['img_path']
