@@ -1,0 +1,51 @@
+# Copyright (c) mmseg_zegot contributors. All rights reserved.
+"""tools/analysis/zero_shot_errors.py: its mIoUs equal tools/test.py's."""
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, make_layout_dataset, run_tool
+from test_apis.inference_models import save_checkpoint, write_tiny_zegot
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('errors')
+    data_root = make_layout_dataset(folder / 'voc', 'voc', num_train=1,
+                                    num_val=4, size=(40, 48))
+    config = write_tiny_zegot(folder, data_root=data_root)
+    checkpoint = folder / 'checkpoint.pth'
+    save_checkpoint(config, checkpoint)
+    return config, str(checkpoint)
+
+
+def test_report_matches_the_test_tool(tiny, tmp_path):
+    config, checkpoint = tiny
+    run_tool('test.py', config, checkpoint, '--work-dir', tmp_path / 'test')
+    metrics = json.loads(max((tmp_path / 'test').rglob('*.json'),
+                             key=lambda p: p.stat().st_mtime).read_text())
+    out = tmp_path / 'errors.json'
+    stdout = run_tool('analysis/zero_shot_errors.py', config, checkpoint,
+                      '--out', out)
+    report = json.loads(out.read_text())
+    assert report['mIoU.seen'] == pytest.approx(metrics['mIoU.seen'],
+                                                abs=0.01)
+    assert report['mIoU.unseen'] == pytest.approx(metrics['mIoU.unseen'],
+                                                  abs=0.01)
+    assert report['unseen_classes'] == [
+        'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor']
+    # Restricting the argmax to the present classes can only help.
+    assert report['mIoU.unseen.present'] >= report['mIoU.unseen'] - 1e-9
+    for row in report['confusion']:
+        assert sum(row) == pytest.approx(100, abs=0.2) or sum(row) == 0
+    assert 'oracle presence' in stdout and 'confusion' in stdout
+
+
+def test_refuses_a_segmentor_without_a_split(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'tools/analysis/zero_shot_errors.py'),
+         'configs/toy/closed-set_toy.py', str(tmp_path / 'x.pth')],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert 'analyses ZegOTSegmentor configs' in result.stderr
