@@ -88,9 +88,12 @@ def test_transductive_and_fully_configs(config):
     if 'transductive' in config:
         base = load_config(str(REPO / config.replace('_transductive', '')))
         assert cfg.model.setting == 'transductive'
-        # Self-training starts from the half-way inductive checkpoint.
+        # Self-training starts from the half-way inductive checkpoint (the
+        # toy world's from the final one: its inductive runs keep only that,
+        # as docs/toy_benchmark.md measured) and trains half as long.
         half = base.train_cfg.max_iters // 2
-        assert cfg.load_from.endswith(f'iter_{half}.pth')
+        start = 2 * half if '_toy' in config else half
+        assert cfg.load_from.endswith(f'iter_{start}.pth')
         assert cfg.train_cfg.max_iters == half
 
 
