@@ -35,6 +35,9 @@ COVERAGE = {
     'tools/check_dataset.py': ('tests/test_tools/test_check_dataset.py',
                                'check_dataset.py'),
     'tools/demo.py': ('tests/test_tools/test_demo.py', 'demo.py'),
+    'tools/analysis/zero_shot_errors.py': (
+        'tests/test_tools/test_zero_shot_errors_tool.py',
+        'zero_shot_errors.py'),
     'tools/publish_checkpoint.py': (
         'tests/test_tools/test_publish_checkpoint.py',
         'publish_checkpoint.py'),
