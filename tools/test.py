@@ -14,7 +14,10 @@ from mmseg_zegot.utils import (
     load_config,
     load_segmentor_checkpoint,
 )
-from mmseg_zegot.utils.dist import setup_cpu_distributed
+from mmseg_zegot.utils.dist import (
+    setup_cpu_distributed,
+    shutdown_distributed,
+)
 
 
 def parse_args():
@@ -123,6 +126,7 @@ def main():
     runner = Runner.from_cfg(cfg)
     load_segmentor_checkpoint(runner.model, args.checkpoint)
     runner.test()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -14,7 +14,11 @@ from mmseg.registry import RUNNERS
 
 import mmseg_zegot  # noqa: F401  (registers components before the config)
 from mmseg_zegot.utils import apply_safe_runtime, load_config
-from mmseg_zegot.utils.dist import has_accelerator, setup_cpu_distributed
+from mmseg_zegot.utils.dist import (
+    has_accelerator,
+    setup_cpu_distributed,
+    shutdown_distributed,
+)
 
 
 def parse_args():
@@ -132,6 +136,7 @@ def main():
     else:
         runner = RUNNERS.build(cfg)
     runner.train()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':
