@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mmengine.logging import MMLogger
 
 import mmseg_zegot  # noqa: F401  (registers components, installs the mmcv shim)
 
@@ -27,6 +28,22 @@ TINY_CLIP_CFG = dict(
 def tiny_clip_cfg() -> dict:
     """A fresh copy of :data:`TINY_CLIP_CFG` for each test."""
     return copy.deepcopy(TINY_CLIP_CFG)
+
+
+@pytest.fixture
+def log_messages():
+    """The messages logged through ``print_log(logger='current')`` while
+    the test runs."""
+    messages = []
+
+    def record(entry) -> bool:
+        messages.append(entry.getMessage())
+        return True
+
+    logger = MMLogger.get_current_instance()
+    logger.addFilter(record)
+    yield messages
+    logger.removeFilter(record)
 
 
 #: Folder layouts of the real datasets, as mmseg's converters write them:

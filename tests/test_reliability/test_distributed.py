@@ -28,7 +28,6 @@ import torch
 import torch.distributed as dist
 from conftest import REPO
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
@@ -96,22 +95,6 @@ def last_metrics(work_dir: Path) -> dict:
 def rank_state(work_dir: Path, iteration: int, rank: int) -> dict:
     return torch.load(work_dir / 'rank_state' /
                       f'iter{iteration}_rank{rank}.pt', weights_only=True)
-
-
-@pytest.fixture
-def log_messages():
-    """The messages logged through ``print_log(logger='current')`` while
-    the test runs."""
-    messages = []
-
-    def record(entry) -> bool:
-        messages.append(entry.getMessage())
-        return True
-
-    logger = MMLogger.get_current_instance()
-    logger.addFilter(record)
-    yield messages
-    logger.removeFilter(record)
 
 
 @pytest.fixture(scope='module')

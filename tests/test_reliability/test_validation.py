@@ -20,7 +20,6 @@ import pytest
 import torch
 from conftest import REPO, make_layout_dataset
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import DATASETS, MODELS
@@ -127,22 +126,6 @@ class Context:
         cfg = Config.fromfile(REPO / 'tests' / 'data' / 'configs' /
                               'tiny_fcn_voc.py')
         return MODELS.build(cfg.model)
-
-
-@pytest.fixture
-def log_messages():
-    """The messages logged through ``print_log(logger='current')`` while
-    the test runs."""
-    messages = []
-
-    def record(entry) -> bool:
-        messages.append(entry.getMessage())
-        return True
-
-    logger = MMLogger.get_current_instance()
-    logger.addFilter(record)
-    yield messages
-    logger.removeFilter(record)
 
 
 @pytest.fixture

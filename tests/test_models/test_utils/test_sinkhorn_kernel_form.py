@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +15,9 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmseg_zegot.models.utils.sinkhorn import KERNEL_FORM_MAX_RANGE, sinkhorn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / 'benchmarks'))
+from common import saved_bytes  # noqa: E402
 
 P, M, N = 6, 64, 4
 EPS = 0.05
@@ -132,27 +136,13 @@ def test_unrolled_gradients_match_the_log_domain():
     assert (grads[0] - grads[1]).abs().max() < 1e-4 * grads[0].abs().max()
 
 
-def _saved_bytes(fn) -> int:
-    """Bytes of the distinct storages autograd saves for backward."""
-    storages = {}
-
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn()
-    return sum(storages.values())
-
-
 def test_unrolled_kernel_form_saves_one_kernel_not_one_per_iteration():
     cost = cosine_cost(seed=5).requires_grad_(True)
     cost_bytes = cost.numel() * cost.element_size()
     vector_bytes = P * (M + N) * 4  # one row and one column scaling
 
     def saved(iters, spread):
-        return _saved_bytes(lambda: sinkhorn(cost, EPS, iters, 'unrolled',
+        return saved_bytes(lambda: sinkhorn(cost, EPS, iters, 'unrolled',
                                              cost_spread=spread))
 
     per_iter = (saved(100, 2.0) - saved(50, 2.0)) / 50
@@ -163,7 +153,7 @@ def test_unrolled_kernel_form_saves_one_kernel_not_one_per_iteration():
     assert fixed <= 3 * cost_bytes
     # The log domain keeps full (P, M, N) tensors in every iteration.
     assert (saved(100, None) - saved(50, None)) / 50 > 2 * cost_bytes
-    assert _saved_bytes(lambda: sinkhorn(cost, EPS, 50, cost_spread=2.0)) == 0
+    assert saved_bytes(lambda: sinkhorn(cost, EPS, 50, cost_spread=2.0)) == 0
 
 
 def test_kernel_form_has_no_host_sync_and_fixed_work():
