@@ -21,6 +21,8 @@ from typing import Dict, Sequence
 import torch
 from torch import Tensor
 
+from .metrics.zero_shot_iou_metric import nanmean
+
 
 def new_counts(num_classes: int) -> Dict[str, Tensor]:
     """Zeroed counts for :func:`accumulate`.
@@ -102,18 +104,12 @@ def summarize(counts: Dict[str, Tensor], class_names: Sequence[str],
         matrix as row percentages (``confusion``).
     """
     seen_mask = seen_mask.cpu()
-
-    def mean(iou, mask):
-        values = iou[mask]
-        values = values[~values.isnan()]
-        return float(values.mean() * 100) if len(values) else float('nan')
-
     out = {}
     for key, suffix in (('confusion', ''), ('confusion_present',
                                             '.present')):
         iou = class_ious(counts[key])
-        out[f'mIoU.seen{suffix}'] = mean(iou, seen_mask)
-        out[f'mIoU.unseen{suffix}'] = mean(iou, ~seen_mask)
+        out[f'mIoU.seen{suffix}'] = nanmean(iou[seen_mask].numpy()) * 100
+        out[f'mIoU.unseen{suffix}'] = nanmean(iou[~seen_mask].numpy()) * 100
         out['iou' + suffix.replace('.', '_')] = {
             name: round(float(value) * 100, 2)
             for name, value in zip(class_names, iou)

@@ -72,12 +72,12 @@ def analyse(cfg, checkpoint: str) -> dict:
     seen_mask = torch.tensor([name in model.seen_classes for name in names])
     counts = new_counts(len(names))
     loader = Runner.build_dataloader(cfg.test_dataloader)
-    ignore = cfg.test_dataloader.dataset.get('ignore_index', 255)
     with torch.no_grad():
         for data in loader:
             for sample in model.test_step(data):
                 accumulate(counts, sample.seg_logits.data,
-                           sample.gt_sem_seg.data[0], seen_mask, ignore)
+                           sample.gt_sem_seg.data[0], seen_mask,
+                           loader.dataset.ignore_index)
     report = summarize(counts, names, seen_mask)
     report['classes'] = list(names)
     report['unseen_classes'] = [n for n, s in zip(names, seen_mask) if not s]

@@ -14,7 +14,7 @@ from prettytable import PrettyTable
 from mmseg_zegot.datasets.splits import ZeroShotSplit, make_split
 
 
-def _nanmean(values: np.ndarray) -> float:
+def nanmean(values: np.ndarray) -> float:
     """Mean of the non-NaN entries (in float64); NaN, without mmseg's
     warning, if there is none."""
     values = np.atleast_1d(np.asarray(values, np.float64))
@@ -141,11 +141,11 @@ class ZeroShotIoUMetric(IoUMetric):
                                                  self.nan_to_num, self.beta)
 
         metrics = OrderedDict(
-            (key if key == 'aAcc' else 'm' + key, _percent(_nanmean(value)))
+            (key if key == 'aAcc' else 'm' + key, _percent(nanmean(value)))
             for key, value in ret_metrics.items())
         iou = ret_metrics['IoU']
-        seen = _nanmean(iou[list(self.split.seen_indices)])
-        unseen = _nanmean(iou[list(self.split.unseen_indices)])
+        seen = nanmean(iou[list(self.split.seen_indices)])
+        unseen = nanmean(iou[list(self.split.unseen_indices)])
         metrics['mIoU.seen'] = _percent(seen)
         metrics['mIoU.unseen'] = _percent(unseen)
         metrics['hIoU'] = _percent(harmonic_iou(seen, unseen))
