@@ -88,6 +88,14 @@ def add_show_dir_hook(cfg, show_dir):
     cfg.custom_hooks = hooks
 
 
+def run_test(cfg, checkpoint: str) -> None:
+    """Build the runner, load ``checkpoint`` strictly and test; the runner
+    lives only here."""
+    runner = Runner.from_cfg(cfg)
+    load_segmentor_checkpoint(runner.model, checkpoint)
+    runner.test()
+
+
 def main():
     args = parse_args()
     cfg = load_config(args.config)
@@ -123,10 +131,8 @@ def main():
         cfg.test_evaluator['keep_results'] = True
 
     setup_cpu_distributed(cfg)  # torchrun without a GPU (gloo)
-    runner = Runner.from_cfg(cfg)
-    load_segmentor_checkpoint(runner.model, args.checkpoint)
-    runner.test()
-    shutdown_distributed()
+    run_test(cfg, args.checkpoint)
+    shutdown_distributed()  # the runner is gone: the group can be freed
 
 
 if __name__ == '__main__':

@@ -110,6 +110,16 @@ def enable_tensorboard(cfg) -> None:
     visualizer.vis_backends = backends
 
 
+def run_train(cfg) -> None:
+    """Build the runner (``runner_type`` if the config names one) and
+    train; the runner lives only here."""
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+    runner.train()
+
+
 def main():
     args = parse_args()
     cfg = load_config(args.config)
@@ -130,13 +140,8 @@ def main():
     apply_safe_runtime(cfg)
 
     setup_cpu_distributed(cfg)  # torchrun without a GPU (gloo)
-
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
-    runner.train()
-    shutdown_distributed()
+    run_train(cfg)
+    shutdown_distributed()  # the runner is gone: the group can be freed
 
 
 if __name__ == '__main__':

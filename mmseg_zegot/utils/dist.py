@@ -11,6 +11,7 @@ itself (the Runner then sees it running and skips its own start) and sets
 ``model_wrapper_cfg.device_ids=None``. With a GPU it does nothing.
 """
 import datetime
+import gc
 import logging
 
 import torch.distributed as torch_dist
@@ -25,7 +26,7 @@ from mmengine.logging import print_log
 from mmengine.registry import MODEL_WRAPPERS
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ['has_accelerator', 'setup_cpu_distributed']
+__all__ = ['has_accelerator', 'setup_cpu_distributed', 'shutdown_distributed']
 
 
 def has_accelerator() -> bool:
@@ -93,14 +94,18 @@ def setup_cpu_distributed(cfg: Config) -> bool:
 def shutdown_distributed() -> None:
     """Leave the process group once every rank is done.
 
-    Without it the ranks exit at slightly different times and a rank whose
-    gloo threads are still alive when the interpreter tears down aborts
-    ("terminate called without an active exception", SIGABRT), which
-    torchrun reports as a failed run although training finished (seen in
-    about one 2-process run in five on CPU). Call it after a successful
-    ``runner.train()`` / ``runner.test()`` only: after an error the other
-    ranks may never reach the barrier.
+    Call it after a successful ``runner.train()`` / ``runner.test()`` (after
+    an error the other ranks may never reach the barrier), once the caller
+    holds no reference to the runner: the runner's DDP wrapper keeps the
+    process group alive through reference cycles, so the group's native
+    gloo threads would outlive ``destroy_process_group``. A rank that exits
+    with them running can abort at interpreter teardown ("terminate called
+    without an active exception", SIGABRT), which torchrun reports as a
+    failed run although the work finished (about one 2-process CPU run in
+    five). Collecting the cycles first lets the group be freed and its
+    threads joined here.
     """
     if torch_dist.is_available() and torch_dist.is_initialized():
+        gc.collect()
         torch_dist.barrier()
         torch_dist.destroy_process_group()

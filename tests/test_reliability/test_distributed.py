@@ -191,6 +191,24 @@ def test_dist_test_gives_the_single_process_metrics(runs):
         assert ours[key] == reference[key], key
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not Path('/proc/self/task').is_dir(),
+                    reason='reads thread names from /proc')
+def test_ranks_exit_without_gloo_threads(runs):
+    """Every rank of dist_train.sh and dist_test.sh has freed its process
+    group, so no gloo thread is running, when the interpreter starts to
+    tear down. A rank exiting with them alive could abort
+    ("terminate called without an active exception") and fail the run
+    after the work was done: the runner's DDP wrapper kept the group
+    alive through reference cycles past destroy_process_group."""
+    root, _ = runs
+    for run in ('dist', 'dist_test'):
+        for rank in (0, 1):
+            path = root / run / 'rank_state' / f'exit_threads_rank{rank}.json'
+            names = json.loads(path.read_text())
+            assert not [n for n in names if 'gloo' in n], (run, rank, names)
+
+
 def test_every_state_dict_entry_is_a_tensor(tiny_clip_cfg):
     """MMEngine broadcasts every state-dict entry from rank 0 after
     init_weights() in distributed training, which only works for tensors:
