@@ -23,6 +23,7 @@ val_dataloader = dict(
         data_prefix=dict(
             img_path='JPEGImages', seg_map_path='SegmentationClassContext'),
         ann_file='ImageSets/SegmentationContext/val.txt',
+        test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 # Test only: no training loop, so this config can never train on the

@@ -17,6 +17,7 @@ val_dataloader = dict(
         data_prefix=dict(
             img_path='JPEGImages', seg_map_path='SegmentationClass'),
         ann_file='ImageSets/Segmentation/val.txt',
+        test_mode=True,
         pipeline={{_base_.test_pipeline}}))
 test_dataloader = val_dataloader
 # Test only: no training loop, so this config can never train on the

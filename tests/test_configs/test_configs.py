@@ -52,6 +52,9 @@ def test_config_builds(config):
     assert 'test_dataloader' in datasets
     for loader, dataset in datasets.items():
         for leaf in leaf_datasets(dataset):
+            # Evaluation never drops an image silently: a corrupted file
+            # under `skip_corrupted=True` is left out of the list, counted.
+            assert leaf.test_mode == (loader != 'train_dataloader'), loader
             meta = leaf.metainfo
             assert meta['seen_classes'] and 'unseen_classes' in meta, loader
             if cfg.model.type != 'ZegOTSegmentor':
