@@ -14,7 +14,12 @@ import _bootstrap_path  # noqa: F401
 import torch
 from mmengine.logging import print_log
 
-from mmseg_zegot.utils import UnsafeCheckpointError, load_checkpoint_safely, to_plain
+from mmseg_zegot.utils import (
+    UnsafeCheckpointError,
+    atomic_torch_save,
+    load_checkpoint_safely,
+    to_plain,
+)
 
 
 def parse_args():
@@ -43,7 +48,7 @@ def main():
             ) from None
         checkpoint = torch.load(
             args.src, map_location='cpu', weights_only=False)
-    torch.save(to_plain(checkpoint), args.dst)
+    atomic_torch_save(to_plain(checkpoint), args.dst)
     load_checkpoint_safely(args.dst, map_location='cpu')
     print_log(f'Wrote {args.dst} (loads with weights_only=True).',
               logger='current')

@@ -11,14 +11,13 @@ evaluates like any trained one.
 import argparse
 
 import _bootstrap_path  # noqa: F401
-import torch
 from mmengine.config import DictAction
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import mmseg_zegot  # noqa: F401  (registers components before the config)
-from mmseg_zegot.utils import load_config, to_plain
+from mmseg_zegot.utils import atomic_torch_save, load_config, to_plain
 
 
 def parse_args():
@@ -42,8 +41,8 @@ def main():
     model = MODELS.build(cfg.model)
     model.init_weights()
     meta = dict(cfg=cfg.pretty_text, iter=0, mmseg_zegot=mmseg_zegot.__version__)
-    torch.save(to_plain(dict(meta=meta, state_dict=model.state_dict())),
-               args.out)
+    atomic_torch_save(
+        to_plain(dict(meta=meta, state_dict=model.state_dict())), args.out)
     print_log(f'Wrote {args.out}.', logger='current')
 
 

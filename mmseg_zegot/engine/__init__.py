@@ -1,8 +1,7 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
-from .atomic_backend import ZegOTAtomicLocalBackend, atomic_write
+from .atomic_backend import ZegOTAtomicLocalBackend
 from .hooks import ZegOTCheckpointHook, ZegOTPlainCheckpointHook
 
 __all__ = [
-    'ZegOTAtomicLocalBackend', 'ZegOTCheckpointHook', 'ZegOTPlainCheckpointHook',
-    'atomic_write'
+    'ZegOTAtomicLocalBackend', 'ZegOTCheckpointHook', 'ZegOTPlainCheckpointHook'
 ]

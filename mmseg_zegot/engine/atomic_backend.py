@@ -1,81 +1,23 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
-"""Local files that are either their old version or the complete new one.
+"""MMEngine's local file backend with atomic writes.
 
-A process killed while it writes a file (SIGKILL, out of memory, a node
-taken away) leaves a truncated file behind when the file is written in
-place, which is what MMEngine's ``LocalBackend.put`` does. :func:`atomic_write`
-writes to a temporary file in the same folder, flushes it to disk
-(``fsync``) and renames it over the target (``os.replace``, atomic on POSIX
-and Windows): a reader sees the old file or the new one, never a part.
-
-:class:`ZegOTAtomicLocalBackend` is MMEngine's local backend with atomic
-``put``/``put_text``, registered under the backend name ``'zegot_atomic_local'``
-(``backend_args=dict(backend='zegot_atomic_local')``); it replaces nothing
-globally. :class:`~mmseg_zegot.engine.hooks.ZegOTCheckpointHook` saves
-through it.
+:class:`ZegOTAtomicLocalBackend` is MMEngine's local backend whose
+``put``/``put_text`` go through :func:`~mmseg_zegot.utils.atomic_io.atomic_write`
+(temporary file, ``fsync``, rename: a reader sees the old file or the new
+one, never a part), registered under the backend name
+``'zegot_atomic_local'`` (``backend_args=dict(backend='zegot_atomic_local')``);
+it replaces nothing globally.
+:class:`~mmseg_zegot.engine.hooks.ZegOTCheckpointHook` saves through it.
 """
-import os
-import os.path as osp
-import re
-import uuid
 from pathlib import Path
-from typing import List, Union
+from typing import Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
+from mmseg_zegot.utils.atomic_io import atomic_write
+
 #: Name of :class:`ZegOTAtomicLocalBackend` in MMEngine's backend registry.
 ATOMIC_BACKEND = 'zegot_atomic_local'
-#: Temporary files of :func:`atomic_write`: ``.<name>.<8 hex digits>.tmp``.
-TEMP_FILE_PATTERN = re.compile(r'^\..+\.[0-9a-f]{8}\.tmp$')
-
-
-def atomic_write(filepath: Union[str, Path], data: bytes) -> None:
-    """Replace ``filepath`` by ``data`` atomically and durably.
-
-    The bytes go to ``.<name>.<random>.tmp`` next to ``filepath``, are
-    flushed to disk, and the temporary file is renamed over ``filepath``;
-    the folder entry is flushed too. If anything fails before the rename,
-    the temporary file is removed and ``filepath`` is untouched. A process
-    killed before the rename leaves ``filepath`` untouched and the
-    temporary file behind (see :func:`remove_stale_temp_files`).
-
-    Args:
-        filepath (str | Path): The file to write. Missing folders are made.
-        data (bytes): Its new content.
-    """
-    filepath = osp.abspath(os.fspath(filepath))
-    folder, name = osp.split(filepath)
-    os.makedirs(folder, exist_ok=True)
-    temp = osp.join(folder, f'.{name}.{uuid.uuid4().hex[:8]}.tmp')
-    try:
-        with open(temp, 'xb') as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, filepath)
-    except BaseException:
-        if osp.exists(temp):
-            os.remove(temp)
-        raise
-    if os.name == 'posix':  # make the rename itself durable
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-
-
-def remove_stale_temp_files(folder: Union[str, Path]) -> List[str]:
-    """Delete the temporary files that killed :func:`atomic_write` calls left
-    in ``folder``; return their paths. Only for a folder no other process is
-    writing to at the same time."""
-    if not osp.isdir(folder):
-        return []
-    stale = [osp.join(folder, name) for name in sorted(os.listdir(folder))
-             if TEMP_FILE_PATTERN.match(name)]
-    for path in stale:
-        os.remove(path)
-    return stale
 
 
 @register_backend(ATOMIC_BACKEND)

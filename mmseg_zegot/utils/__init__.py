@@ -1,4 +1,5 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
+from .atomic_io import atomic_torch_save, atomic_write
 from .checkpoint import (
                          UnsafeCheckpointError,
                          from_plain,
@@ -20,10 +21,11 @@ from .published import (
 from .remote_checkpoint import download_to_cache, load_from_http_weights_only
 
 __all__ = [
-    'PUBLISHED_FORMAT', 'UnsafeCheckpointError', 'download_to_cache',
-    'apply_safe_runtime', 'from_plain', 'frozen_clip_keys',
-    'frozen_clip_prefixes', 'is_published', 'load_checkpoint_safely',
-    'load_config', 'load_from_http_weights_only', 'load_segmentor_checkpoint',
-    'publish_checkpoint', 'read_checkpoint', 'register_safe_checkpoint_loader',
-    'root_cause', 'save_published', 'to_plain'
+    'PUBLISHED_FORMAT', 'UnsafeCheckpointError', 'apply_safe_runtime',
+    'atomic_torch_save', 'atomic_write', 'download_to_cache', 'from_plain',
+    'frozen_clip_keys', 'frozen_clip_prefixes', 'is_published',
+    'load_checkpoint_safely', 'load_config', 'load_from_http_weights_only',
+    'load_segmentor_checkpoint', 'publish_checkpoint', 'read_checkpoint',
+    'register_safe_checkpoint_loader', 'root_cause', 'save_published',
+    'to_plain'
 ]

@@ -39,12 +39,13 @@ import torch
 from mmengine.logging import print_log
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
 
 from mmseg_zegot.models.utils.clip_utils import FrozenCLIPMixin
 from mmseg_zegot.version import __version__
 
+from .atomic_io import atomic_torch_save, atomic_write
 from .checkpoint import load_checkpoint_safely
 
 #: ``meta['format']`` of a published checkpoint.
@@ -216,10 +217,11 @@ def save_published(published: dict, filename: str) -> None:
     A name ending in ``.safetensors`` gives a safetensors file: the tensors
     (made contiguous), and in its metadata the ``meta`` dict and the
     non-tensor state-dict entries as JSON strings. Any other name gives a
-    ``torch.save`` file.
+    ``torch.save`` file. Either is written atomically: an existing
+    ``filename`` is replaced only by the complete new file.
     """
     if not filename.endswith('.safetensors'):
-        torch.save(published, filename)
+        atomic_torch_save(published, filename)
         return
     state = published['state_dict']
     tensors = {key: value.contiguous() for key, value in state.items()
@@ -232,7 +234,7 @@ def save_published(published: dict, filename: str) -> None:
         SAFETENSORS_EXTRA_KEY: json.dumps(
             _jsonable(extra, 'Non-tensor state-dict entries')),
     }
-    save_file(tensors, filename, metadata=metadata)
+    atomic_write(filename, safetensors_bytes(tensors, metadata=metadata))
 
 
 def read_checkpoint(filename: str, map_location='cpu') -> dict:

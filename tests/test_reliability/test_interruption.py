@@ -2,7 +2,7 @@
 """Nothing is lost when a run is interrupted.
 
 - Checkpoints and the ``last_checkpoint`` pointer are written atomically
-  (:mod:`mmseg_zegot.engine.atomic_backend`, :class:`ZegOTCheckpointHook`):
+  (:mod:`mmseg_zegot.utils.atomic_io`, :class:`ZegOTCheckpointHook`):
   a failure or a SIGKILL while saving leaves the previous checkpoint and
   the pointer valid; MMEngine's own hook, in the same situation with
   ``max_keep_ckpts=1``, leaves nothing to resume from.
@@ -25,7 +25,9 @@ from conftest import make_voc_dataset
 from reliability_runs import start_train, tiny_options, train, write_tiny_clip
 from toy_runner import KILLED_CHECKPOINT, build_runner
 
-from mmseg_zegot.engine import ZegOTCheckpointHook, atomic_backend, atomic_write
+from mmseg_zegot.engine import ZegOTCheckpointHook
+from mmseg_zegot.utils import atomic_io, read_checkpoint, save_published
+from mmseg_zegot.utils.atomic_io import atomic_torch_save, atomic_write
 
 HERE = Path(__file__).resolve().parent
 #: Iterations of the reference run; the interrupted runs save at HALF.
@@ -34,7 +36,7 @@ TOTAL, HALF = 16, 8
 
 def temp_files(folder):
     return sorted(p.name for p in Path(folder).iterdir()
-                  if atomic_backend.TEMP_FILE_PATTERN.match(p.name))
+                  if atomic_io.TEMP_FILE_PATTERN.match(p.name))
 
 
 def test_atomic_write_failure_keeps_old_file(tmp_path, monkeypatch):
@@ -44,11 +46,44 @@ def test_atomic_write_failure_keeps_old_file(tmp_path, monkeypatch):
     def disk_full(descriptor):
         raise OSError(28, 'No space left on device')
 
-    monkeypatch.setattr(atomic_backend.os, 'fsync', disk_full)
+    monkeypatch.setattr(atomic_io.os, 'fsync', disk_full)
     with pytest.raises(OSError, match='No space left'):
         atomic_write(target, b'new checkpoint that never reaches the disk')
     assert target.read_bytes() == b'complete old checkpoint'
     assert temp_files(tmp_path) == []
+
+
+@pytest.mark.parametrize('name, save', [
+    ('plain.pth', atomic_torch_save),
+    ('published.pth', save_published),
+    ('published.safetensors', save_published),
+])
+def test_checkpoint_files_are_replaced_whole(tmp_path, monkeypatch, name,
+                                             save):
+    """What tools/convert_checkpoint.py, tools/init_checkpoint.py and
+    tools/publish_checkpoint.py write: the new file loads back, and a
+    failure while writing one (disk full) leaves the previous file as it
+    was (converting or publishing in place cannot destroy the source)."""
+    target = tmp_path / name
+    old = dict(state_dict={'w': torch.zeros(2)}, meta=dict(iter=1))
+    new = dict(state_dict={'w': torch.ones(2)}, meta=dict(iter=2))
+    save(old, str(target))
+    assert torch.equal(read_checkpoint(str(target))['state_dict']['w'],
+                       old['state_dict']['w'])
+    before = target.read_bytes()
+
+    def disk_full(descriptor):
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(atomic_io.os, 'fsync', disk_full)
+    with pytest.raises(OSError, match='No space left'):
+        save(new, str(target))
+    assert target.read_bytes() == before
+    assert temp_files(tmp_path) == []
+    monkeypatch.undo()
+    save(new, str(target))
+    assert torch.equal(read_checkpoint(str(target))['state_dict']['w'],
+                       new['state_dict']['w'])
 
 
 def test_atomic_write_keeps_permissions_of_a_plain_write(tmp_path):

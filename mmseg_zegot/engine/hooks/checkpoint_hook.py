@@ -13,7 +13,9 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import print_log
 from mmseg.registry import HOOKS
 
-from ..atomic_backend import ATOMIC_BACKEND, atomic_write, remove_stale_temp_files
+from mmseg_zegot.utils.atomic_io import atomic_write, remove_stale_temp_files
+
+from ..atomic_backend import ATOMIC_BACKEND
 
 #: The pointer file MMEngine's ``--resume`` reads (``find_latest_checkpoint``).
 POINTER_FILE = 'last_checkpoint'
@@ -26,7 +28,7 @@ class ZegOTCheckpointHook(CheckpointHook):
     Differences from ``CheckpointHook`` (same arguments, same files):
 
     - Checkpoints in a local folder are written atomically (temporary file,
-      ``fsync``, rename; :mod:`mmseg_zegot.engine.atomic_backend`): a run
+      ``fsync``, rename; :mod:`mmseg_zegot.utils.atomic_io`): a run
       killed while saving leaves the previous checkpoint, never a truncated
       one. Give ``backend_args`` to save elsewhere (then as that backend
       writes).
