@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from mmengine.logging import MMLogger
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import mmseg_zegot  # noqa: F401  (registers components, installs the mmcv shim)
 
@@ -22,6 +23,20 @@ TINY_CLIP_CFG = dict(
     text_cfg=dict(context_length=77, vocab_size=49408, width=64, heads=2,
                   layers=2, mlp_ratio=2.0),
 )
+
+
+class RecordOps(TorchDispatchMode):
+    """Record the name of every aten op run inside the ``with`` block
+    (``ops``), e.g. to find host synchronisations
+    (``aten._local_scalar_dense``) or count the work done."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func))
+        return func(*args, **(kwargs or {}))
 
 
 @pytest.fixture

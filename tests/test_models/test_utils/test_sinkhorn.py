@@ -12,7 +12,7 @@ import ot
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
+from conftest import RecordOps
 
 from mmseg_zegot.models.utils.sinkhorn import OT_GRAD_MODES, sinkhorn
 
@@ -445,16 +445,6 @@ def test_problems_are_independent():
 # --------------------------------------------------------------------------
 # No host synchronisation
 # --------------------------------------------------------------------------
-class _RecordOps(TorchDispatchMode):
-    def __init__(self):
-        super().__init__()
-        self.ops = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops.append(str(func))
-        return func(*args, **(kwargs or {}))
-
-
 @pytest.mark.parametrize('grad_mode', OT_GRAD_MODES)
 def test_no_host_sync_and_fixed_work(grad_mode):
     # .item(), bool(tensor), etc. all go through aten._local_scalar_dense.
@@ -462,14 +452,14 @@ def test_no_host_sync_and_fixed_work(grad_mode):
     a, b = random_masses(P, M, N)
     counts = []
     for iters in (3, 6):
-        with _RecordOps() as rec:
+        with RecordOps() as rec:
             plan = sinkhorn(cost, EPS, iters, grad_mode, a.float(), b.float())
             if grad_mode == 'unrolled':
                 plan.sum().backward()
         assert not any('_local_scalar_dense' in op for op in rec.ops)
         counts.append(len(rec.ops))
     # The work grows linearly with the fixed iteration count.
-    with _RecordOps() as rec:
+    with RecordOps() as rec:
         plan = sinkhorn(cost, EPS, 9, grad_mode, a.float(), b.float())
         if grad_mode == 'unrolled':
             plan.sum().backward()

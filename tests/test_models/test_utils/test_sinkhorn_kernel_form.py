@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
+from conftest import RecordOps
 
 from mmseg_zegot.models.utils.sinkhorn import KERNEL_FORM_MAX_RANGE, sinkhorn
 
@@ -52,17 +52,6 @@ def converged_f64(cost, eps):
     raise AssertionError('float64 reference did not converge')
 
 
-class _RecordOps(TorchDispatchMode):
-
-    def __init__(self):
-        super().__init__()
-        self.ops = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops.append(str(func))
-        return func(*args, **(kwargs or {}))
-
-
 def test_kernel_form_gives_the_log_domain_iterates():
     cost = cosine_cost()
     for iters in (1, 7, 50):
@@ -79,18 +68,18 @@ def test_kernel_form_gives_the_log_domain_iterates():
 
 def test_cost_spread_selects_the_form():
     cost = cosine_cost(seed=1)
-    with _RecordOps() as rec:
+    with RecordOps() as rec:
         sinkhorn(cost, EPS, 3, cost_spread=2.0)
     assert not any('logsumexp' in op for op in rec.ops)
     # Beyond the safe range (2 / 0.03 > 50 in float32), or without a bound,
     # the log domain runs: exactly the default computation.
     assert 2.0 / 0.03 > KERNEL_FORM_MAX_RANGE[torch.float32]
-    with _RecordOps() as rec:
+    with RecordOps() as rec:
         plan = sinkhorn(cost, 0.03, 3, cost_spread=2.0)
     assert any('logsumexp' in op for op in rec.ops)
     assert torch.equal(plan, sinkhorn(cost, 0.03, 3))
     # float64 has a wider safe range.
-    with _RecordOps() as rec:
+    with RecordOps() as rec:
         sinkhorn(cost.double(), 0.03, 3, cost_spread=2.0)
     assert not any('logsumexp' in op for op in rec.ops)
 
@@ -160,10 +149,10 @@ def test_kernel_form_has_no_host_sync_and_fixed_work():
     cost = cosine_cost(seed=6).requires_grad_(True)
     counts = []
     for iters in (3, 6, 9):
-        with _RecordOps() as rec:
+        with RecordOps() as rec:
             plan = sinkhorn(cost, EPS, iters, 'unrolled', cost_spread=2.0)
         counts.append(len(rec.ops))
-        with _RecordOps() as backward:
+        with RecordOps() as backward:
             plan.sum().backward()
         for ops in (rec.ops, backward.ops):  # .item(), bool(tensor), ...
             assert not any('_local_scalar_dense' in op for op in ops)
