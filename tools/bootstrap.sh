@@ -18,6 +18,22 @@ key=$(cat "${reqs[@]}" requirements/constraints.txt setup.py | sha256sum | cut -
 stamp="$venv/.bootstrap-$profile-$key"
 [ -f "$stamp" ] && exit 0
 
+# A first install of the pinned stack takes about 6.4 GiB (mostly torch's
+# default CUDA build and its nvidia-* wheels; README "Installation"), and pip
+# stops halfway with a bare "No space left on device". Refuse it up front.
+need_mib=7000
+if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
+  where=$(cd "$(dirname "$venv")" && pwd)
+  free_mib=$(( $(df -Pk "$where" | awk 'NR == 2 {print $4}') / 1024 ))
+  if (( free_mib < need_mib )); then
+    echo "[bootstrap] error: installing the pinned dependencies into $venv" \
+         "needs about $need_mib MiB of free disk, and the file system of" \
+         "$where has $free_mib MiB free. Free some space there and run" \
+         "the command again." >&2
+    exit 1
+  fi
+fi
+
 start=$(date +%s)
 echo "[bootstrap] setting up $venv ($profile) ..."
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
