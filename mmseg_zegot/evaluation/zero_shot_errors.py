@@ -6,6 +6,9 @@
 
 - the confusion matrix (rows: ground truth, columns: prediction);
 - *seen bias*: the share of unseen-class pixels predicted as a seen class;
+- *unseen hubs*: the share of seen-class pixels predicted as an unseen
+  class (unseen columns, never trained in the inductive setting, taking
+  over seen objects);
 - *unseen discrimination* (ZSL): accuracy on unseen-class pixels when the
   argmax runs over the unseen classes only;
 - *oracle presence*: IoUs when the argmax runs over the classes present in
@@ -14,11 +17,14 @@
   (image-level confusion); what is left is localisation inside the image.
 
 All functions are pure and work on one image's (K, H, W) scores at a time;
-counts add up over a dataset.
+counts add up over a dataset. :func:`alignment_report` looks at the text
+side: how a learned text alignment, trained on the seen names only, places
+each unseen class relative to the seen ones.
 """
 from typing import Dict, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .metrics.zero_shot_iou_metric import nanmean
@@ -100,8 +106,9 @@ def summarize(counts: Dict[str, Tensor], class_names: Sequence[str],
     Returns:
         dict: ``mIoU.seen``/``mIoU.unseen`` plain and with oracle presence,
         ``unseen_to_seen`` and ``unseen_zsl_acc`` (% of unseen-class
-        pixels), per-class IoUs (``iou``, ``iou_present``) and the confusion
-        matrix as row percentages (``confusion``).
+        pixels), ``seen_to_unseen`` (% of seen-class pixels), per-class
+        IoUs (``iou``, ``iou_present``) and the confusion matrix as row
+        percentages (``confusion``).
     """
     seen_mask = seen_mask.cpu()
     out = {}
@@ -120,6 +127,93 @@ def summarize(counts: Dict[str, Tensor], class_names: Sequence[str],
     out['unseen_zsl_acc'] = 100.0 * int(
         counts['unseen_zsl_hits']) / pixels if pixels else float('nan')
     rows = counts['confusion'].double()
+    seen_rows = rows[seen_mask]
+    out['seen_to_unseen'] = float(
+        100.0 * seen_rows[:, ~seen_mask].sum() /
+        seen_rows.sum()) if seen_rows.sum() else float('nan')
     rows = rows / rows.sum(1, keepdim=True).clamp(min=1) * 100
     out['confusion'] = [[round(float(v), 1) for v in row] for row in rows]
     return out
+
+
+def outside_span(vectors: Tensor, basis: Tensor) -> Tensor:
+    """Length of the part of each vector outside the span of ``basis``.
+
+    Args:
+        vectors (Tensor): (..., U, C).
+        basis (Tensor): (..., S, C), same leading dimensions.
+
+    Returns:
+        Tensor: (..., U), the norm of each vector's least-squares residual.
+    """
+    a = basis.transpose(-1, -2).double()  # (..., C, S)
+    y = vectors.transpose(-1, -2).double()  # (..., C, U)
+    residual = y - a @ torch.linalg.lstsq(a, y).solution
+    return residual.norm(dim=-2).to(vectors.dtype)
+
+
+
+def accumulate_alignment(counts: Dict[str, Tensor], queries: Tensor,
+                         seen_mask: Tensor) -> None:
+    """Add aligned class embeddings of B images to ``counts`` (in place).
+
+    Args:
+        counts (dict[str, Tensor]): Empty at first; ``cos`` (K, K), the sum
+            over images of the cosines between classes, ``outside_span``
+            the sum over images and unseen classes of :func:`outside_span`
+            against the seen classes, and ``images``, are added here.
+        queries (Tensor): (B, K, C) aligned embeddings (normalised here).
+        seen_mask (Tensor): (K,) bool, True for seen classes.
+    """
+    queries = F.normalize(queries.detach().double().cpu(), dim=-1)
+    seen_mask = seen_mask.cpu()
+    cos = torch.einsum('bkc,bjc->kj', queries, queries)
+    span = outside_span(queries[:, ~seen_mask], queries[:, seen_mask]).sum()
+    if not counts:
+        counts.update(cos=torch.zeros_like(cos),
+                      outside_span=torch.zeros((), dtype=torch.double),
+                      images=torch.zeros((), dtype=torch.long))
+    counts['cos'] += cos
+    counts['outside_span'] += span
+    counts['images'] += queries.size(0)
+
+
+def alignment_report(counts: Dict[str, Tensor], text: Tensor,
+                     class_names: Sequence[str], seen_mask: Tensor) -> dict:
+    """Where the text alignment puts the unseen classes.
+
+    Args:
+        counts (dict[str, Tensor]): Accumulated by
+            :func:`accumulate_alignment` over a dataset.
+        text (Tensor): (K, C) the class embeddings the alignment starts
+            from (normalised here).
+        class_names (Sequence[str]): The K class names.
+        seen_mask (Tensor): (K,) bool, True for seen classes; at least one
+            seen and one unseen class.
+
+    Returns:
+        dict: ``nearest_seen``: for each unseen class, its nearest seen
+        class after the alignment (by mean cosine over the images), with
+        the cosine after (``cos``) and before (``cos_text``);
+        ``outside_seen_span``: the mean length of the part of the unit
+        unseen embeddings outside the span of the seen ones, before
+        (``text``) and after (``queries``) the alignment.
+    """
+    seen_mask = seen_mask.cpu()
+    text = F.normalize(text.detach().double().cpu(), dim=-1)
+    cos_text = text @ text.T
+    cos = counts['cos'] / counts['images']
+    seen = seen_mask.nonzero().flatten()
+    unseen = (~seen_mask).nonzero().flatten()
+    nearest = {}
+    for k in unseen.tolist():
+        j = int(seen[cos[k, seen].argmax()])
+        nearest[class_names[k]] = dict(
+            seen=class_names[j], cos=round(float(cos[k, j]), 4),
+            cos_text=round(float(cos_text[k, j]), 4))
+    span_text = outside_span(text[unseen], text[seen]).mean()
+    span_queries = counts['outside_span'] / (counts['images'] * len(unseen))
+    return dict(nearest_seen=nearest,
+                outside_seen_span=dict(text=round(float(span_text), 4),
+                                       queries=round(float(span_queries),
+                                                     4)))

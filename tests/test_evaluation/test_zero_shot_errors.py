@@ -2,12 +2,16 @@
 """Error-analysis counts on a hand-worked example."""
 import math
 
+import pytest
 import torch
 
 from mmseg_zegot.evaluation.zero_shot_errors import (
     accumulate,
+    accumulate_alignment,
+    alignment_report,
     class_ious,
     new_counts,
+    outside_span,
     summarize,
 )
 
@@ -55,6 +59,7 @@ def test_summary():
     assert report['mIoU.unseen.present'] == 50.0
     assert report['unseen_to_seen'] == 50.0
     assert report['unseen_zsl_acc'] == 100.0
+    assert report['seen_to_unseen'] == 0.0  # the cat pixel went to dog
     assert report['confusion'] == [[0.0, 100.0, 0.0], [0.0, 0.0, 0.0],
                                    [50.0, 0.0, 50.0]]
 
@@ -75,3 +80,45 @@ def test_images_without_unseen_pixels():
     report = summarize(counts, NAMES, SEEN)
     assert math.isnan(report['unseen_to_seen'])
     assert math.isnan(report['unseen_zsl_acc'])
+
+
+def test_seen_pixels_taken_by_unseen_classes():
+    """Pixel shares over all seen pixels, not a mean of class rows."""
+    counts = new_counts(3)
+    counts['confusion'] = torch.tensor([[6, 1, 3], [0, 0, 0], [0, 0, 4]])
+    counts['confusion'][1] = torch.tensor([0, 9, 1])
+    report = summarize(counts, NAMES, SEEN)
+    assert report['seen_to_unseen'] == 20.0  # (3 + 1) of 20 seen pixels
+    counts['confusion'][:2] = 0
+    assert math.isnan(summarize(counts, NAMES, SEEN)['seen_to_unseen'])
+
+
+def test_outside_span():
+    basis = torch.tensor([[[1., 0, 0], [0, 1, 0]], [[0., 0, 1], [0, 1, 0]]])
+    vectors = torch.tensor([[[1., 1, 1], [2, -3, 0]], [[1., 0, 0],
+                                                       [0, 5, 5]]])
+    torch.testing.assert_close(outside_span(vectors, basis),
+                               torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+
+
+def test_alignment_report():
+    """cat, dog seen, sheep unseen; the alignment moves sheep to cat."""
+    r2, r3 = math.sqrt(2), math.sqrt(3)
+    text = torch.tensor([[1., 0, 0], [0, 1, 0], [1, 1, 1]])  # normalised
+    image1 = torch.tensor([[2., 0, 0], [0, 1, 0], [1, 0, 1]])
+    image2 = torch.tensor([[1., 0, 0], [0, 3, 0], [4, 0, 0]])
+    counts = {}
+    accumulate_alignment(counts, image1[None], SEEN)
+    accumulate_alignment(counts, image2[None], SEEN)
+    report = alignment_report(counts, text, NAMES, SEEN)
+    near = report['nearest_seen']['sheep']
+    assert near['seen'] == 'cat'
+    assert near['cos'] == pytest.approx((1 / r2 + 1) / 2, abs=1e-4)
+    assert near['cos_text'] == pytest.approx(1 / r3, abs=1e-4)
+    span = report['outside_seen_span']
+    assert span['text'] == pytest.approx(1 / r3, abs=1e-4)
+    assert span['queries'] == pytest.approx((1 / r2 + 0) / 2, abs=1e-4)
+    # One batch of two images is the same as two batches of one.
+    batched = {}
+    accumulate_alignment(batched, torch.stack([image1, image2]), SEEN)
+    assert alignment_report(batched, text, NAMES, SEEN) == report

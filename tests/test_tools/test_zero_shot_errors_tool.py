@@ -39,7 +39,17 @@ def test_report_matches_the_test_tool(tiny, tmp_path):
     assert report['mIoU.unseen.present'] >= report['mIoU.unseen'] - 1e-9
     for row in report['confusion']:
         assert sum(row) == pytest.approx(100, abs=0.2) or sum(row) == 0
+    assert 0 <= report['seen_to_unseen'] <= 100
+    nearest = report['alignment']['nearest_seen']
+    assert sorted(nearest) == report['unseen_classes']
+    for near in nearest.values():
+        assert near['seen'] not in report['unseen_classes']
+        assert -1 <= near['cos'] <= 1 and -1 <= near['cos_text'] <= 1
+    for length in report['alignment']['outside_seen_span'].values():
+        assert 0 <= length <= 1
+    assert 'text alignment' in stdout
     assert 'oracle presence' in stdout and 'confusion' in stdout
+    assert 'seen pixels predicted as an unseen class' in stdout
 
 
 def test_refuses_a_segmentor_without_a_split(tmp_path):
