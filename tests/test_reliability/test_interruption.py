@@ -23,7 +23,7 @@ import pytest
 import torch
 from conftest import make_voc_dataset
 from reliability_runs import start_train, tiny_options, train, write_tiny_clip
-from toy_runner import KILLED_CHECKPOINT, build_runner
+from toy_runner import KILLED_BEST, KILLED_CHECKPOINT, build_runner
 
 from mmseg_zegot.engine import ZegOTCheckpointHook
 from mmseg_zegot.utils import atomic_io, read_checkpoint, save_published
@@ -92,10 +92,12 @@ def test_atomic_write_keeps_permissions_of_a_plain_write(tmp_path):
     assert (tmp_path / 'a').stat().st_mode == (tmp_path / 'b').stat().st_mode
 
 
-def kill_while_saving(work_dir, kind):
-    """Run toy_runner.py: checkpoints at 2 and 4, killed while writing 4."""
+def kill_while_saving(work_dir, kind, *best):
+    """Run toy_runner.py: checkpoints at 2 and 4, killed while writing 4
+    (with ``'best'``, while writing the best checkpoint of 4)."""
     result = subprocess.run(
-        [sys.executable, str(HERE / 'toy_runner.py'), str(work_dir), kind],
+        [sys.executable, str(HERE / 'toy_runner.py'), str(work_dir), kind,
+         *best],
         capture_output=True, text=True, timeout=300,
         env={**os.environ, 'OMP_NUM_THREADS': '1'})
     assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
@@ -133,6 +135,33 @@ def test_mmengine_hook_loses_the_only_checkpoint(tmp_path):
     assert (work / 'last_checkpoint').read_text() == str(work / 'iter_2.pth')
     with pytest.raises(Exception):  # noqa: B017  (truncated zip archive)
         torch.load(work / KILLED_CHECKPOINT, weights_only=True)
+
+
+@pytest.mark.parametrize('kind', ['zegot', 'stock'])
+def test_kill_while_saving_a_new_best(tmp_path, kind):
+    """Ours deletes the previous best checkpoint after the new one is on
+    disk; MMEngine's deletes it first, so the kill leaves no best one."""
+    work = kill_while_saving(tmp_path / kind, kind, 'best')
+    assert (work / 'best_score_iter_2.pth').exists() == (kind == 'zegot')
+    if kind == 'zegot':
+        assert torch.load(work / 'best_score_iter_2.pth',
+                          weights_only=True)['meta']['iter'] == 2
+        assert not (work / KILLED_BEST).exists()
+
+
+def test_best_checkpoint_replaced_only_when_better(tmp_path):
+    """Scores 1, 0, 2 at iterations 2, 4, 6: one best file at a time, the
+    one of iteration 2 kept through the worse score, deleted at 6."""
+    runner = build_runner(
+        tmp_path, ZegOTCheckpointHook(interval=2, by_epoch=False,
+                                      save_best='score', rule='greater'),
+        max_iters=6, val_scores=[1, 0, 2])
+    runner.train()
+    best = sorted(p.name for p in tmp_path.glob('best_*'))
+    assert best == ['best_score_iter_6.pth']
+    assert runner.message_hub.get_info('best_ckpt') == str(
+        tmp_path / 'best_score_iter_6.pth')
+    assert runner.message_hub.get_info('best_score') == 2
 
 
 def test_second_sigterm_ends_the_process_at_once(monkeypatch):

@@ -4,13 +4,15 @@ model regressing a fixed target, iteration-based, checkpoint hooks given.
 
 Run as a script it is the process the tests kill while it saves::
 
-    python toy_runner.py WORK_DIR {zegot|stock}
+    python toy_runner.py WORK_DIR {zegot|stock} [best]
 
 trains 4 iterations with a checkpoint every 2 (``max_keep_ckpts=1``) and
 kills itself (SIGKILL) while writing ``iter_4.pth``: with ``zegot``
 (:class:`ZegOTCheckpointHook`) after the bytes reached the temporary file,
 before the rename; with ``stock`` (MMEngine's ``CheckpointHook``) half-way
-through writing the file in place.
+through writing the file in place. With ``best`` it validates every 2
+iterations (``save_best='score'``, a better score each time) and is killed
+while writing the second best checkpoint, ``best_score_iter_4.pth``.
 """
 import os
 import signal
@@ -18,6 +20,7 @@ import sys
 import uuid
 
 import torch
+from mmengine.evaluator import BaseMetric
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.model import BaseModel
@@ -28,6 +31,7 @@ from torch.utils.data import Dataset
 from mmseg_zegot.engine import ZegOTCheckpointHook, ZegOTPlainCheckpointHook
 
 KILLED_CHECKPOINT = 'iter_4.pth'
+KILLED_BEST = 'best_score_iter_4.pth'
 
 
 class LinearModel(BaseModel):
@@ -59,10 +63,34 @@ class LineDataset(Dataset):
         return dict(inputs=x, data_samples=x[0] - 2 * x[1])
 
 
+class ScoreMetric(BaseMetric):
+    """Reports ``score`` = the next of the given values at each validation.
+    """
+
+    def __init__(self, scores) -> None:
+        super().__init__()
+        self.scores = list(scores)
+
+    def process(self, data_batch, data_samples) -> None:
+        self.results.append(0)
+
+    def compute_metrics(self, results) -> dict:
+        return dict(score=self.scores.pop(0))
+
+
 def build_runner(work_dir, checkpoint_hook, max_iters: int,
-                 **kwargs) -> Runner:
+                 val_scores=None, **kwargs) -> Runner:
     """A Runner over :class:`LineDataset` with our plain-checkpoint hook;
-    ``kwargs`` go to the Runner (``resume``, ``load_from``)."""
+    with ``val_scores``, validated every 2 iterations by
+    :class:`ScoreMetric`; ``kwargs`` go to the Runner (``resume``,
+    ``load_from``)."""
+    if val_scores is not None:
+        kwargs.update(
+            val_dataloader=dict(dataset=LineDataset(),
+                                sampler=dict(type='DefaultSampler',
+                                             shuffle=False),
+                                batch_size=4, num_workers=0),
+            val_cfg=dict(), val_evaluator=[ScoreMetric(val_scores)])
     return Runner(
         model=LinearModel(),
         work_dir=str(work_dir),
@@ -73,7 +101,7 @@ def build_runner(work_dir, checkpoint_hook, max_iters: int,
             batch_size=3,
             num_workers=0),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters, val_interval=2),
         default_hooks=dict(checkpoint=checkpoint_hook),
         custom_hooks=[ZegOTPlainCheckpointHook()],
         log_processor=dict(by_epoch=False),
@@ -111,15 +139,19 @@ def kill_half_way_through(name: str) -> None:
 
 
 def main() -> None:
-    work_dir, kind = sys.argv[1:3]
+    work_dir, kind, *best = sys.argv[1:]
+    killed = KILLED_BEST if best else KILLED_CHECKPOINT
+    options = dict(interval=2, by_epoch=False, max_keep_ckpts=1)
+    if best:
+        options.update(save_best='score', rule='greater')
     if kind == 'zegot':
-        hook = ZegOTCheckpointHook(interval=2, by_epoch=False,
-                                   max_keep_ckpts=1)
-        kill_on_fsync_of(KILLED_CHECKPOINT)
+        hook = ZegOTCheckpointHook(**options)
+        kill_on_fsync_of(killed)
     else:
-        hook = CheckpointHook(interval=2, by_epoch=False, max_keep_ckpts=1)
-        kill_half_way_through(KILLED_CHECKPOINT)
-    build_runner(work_dir, hook, max_iters=4).train()
+        hook = CheckpointHook(**options)
+        kill_half_way_through(killed)
+    build_runner(work_dir, hook, max_iters=4,
+                 val_scores=[1, 2] if best else None).train()
 
 
 if __name__ == '__main__':

@@ -4,7 +4,7 @@ import os
 import os.path as osp
 import signal
 import threading
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 from mmengine.dist import all_reduce, get_world_size, is_main_process
@@ -38,6 +38,8 @@ class ZegOTCheckpointHook(CheckpointHook):
       the new checkpoint and the pointer are on disk (MMEngine deletes
       first, so a kill during the save of the only kept checkpoint leaves
       nothing to resume from).
+    - With ``save_best``, the previous best checkpoint is deleted after the
+      new one is on disk (MMEngine deletes it first).
     - Temporary files of saves killed in an earlier run are deleted when
       training starts.
     - ``save_on_sigterm``: a SIGTERM (what schedulers send before they stop
@@ -159,9 +161,57 @@ class ZegOTCheckpointHook(CheckpointHook):
         atomic_write(osp.join(runner.work_dir, POINTER_FILE),
                      str(self.last_ckpt).encode())
         if outdated is not None:
-            old = self.file_backend.join_path(
-                self.out_dir, self.filename_tmpl.format(outdated))
-            if self.file_backend.isfile(old):
-                self.file_backend.remove(old)
-            elif self.file_backend.isdir(old):  # DeepSpeed checkpoints
-                self.file_backend.rmtree(old)
+            self._remove(
+                self.file_backend.join_path(
+                    self.out_dir, self.filename_tmpl.format(outdated)))
+
+    def _remove(self, path: str) -> bool:
+        """Delete a checkpoint file (or DeepSpeed folder); whether one was
+        there."""
+        if self.file_backend.isfile(path):
+            self.file_backend.remove(path)
+        elif self.file_backend.isdir(path):  # DeepSpeed checkpoints
+            self.file_backend.rmtree(path)
+        else:
+            return False
+        return True
+
+    def _best_paths(self) -> Dict[Optional[str], Optional[str]]:
+        """The current best checkpoint of each key indicator (key ``None``
+        for a single indicator)."""
+        if len(self.key_indicators) == 1:
+            return {None: self.best_ckpt_path}
+        return dict(self.best_ckpt_path_dict)
+
+    def _set_best_paths(self, paths: Dict[Optional[str],
+                                          Optional[str]]) -> None:
+        if len(self.key_indicators) == 1:
+            self.best_ckpt_path = paths[None]
+        else:
+            self.best_ckpt_path_dict.update(paths)
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        """Save a new best checkpoint as ``CheckpointHook`` does, then
+        delete the one it replaces (MMEngine deletes first, so a run killed
+        while the new best is written keeps no best checkpoint at all)."""
+        if not self.save_best:
+            return
+        previous = self._best_paths()
+        self._set_best_paths(dict.fromkeys(previous))  # MMEngine deletes none
+        super()._save_best_checkpoint(runner, metrics)
+        current = self._best_paths()
+        replaced = {
+            key: path
+            for key, path in previous.items()
+            if current[key] is not None and path not in (None, current[key])
+        }
+        self._set_best_paths({
+            key: current[key] if current[key] is not None else path
+            for key, path in previous.items()
+        })
+        if not is_main_process():
+            return
+        for path in replaced.values():
+            if self._remove(path):
+                runner.logger.info(
+                    f'The previous best checkpoint {path} is removed')
