@@ -153,28 +153,34 @@ def outside_span(vectors: Tensor, basis: Tensor) -> Tensor:
 
 
 
+def new_alignment_counts(num_classes: int) -> Dict[str, Tensor]:
+    """Zeroed counts for :func:`accumulate_alignment`.
+
+    Returns:
+        dict[str, Tensor]: ``cos`` (K, K) float64, the sum over images of
+        the cosines between classes; ``outside_span``, 0-dim float64, the
+        sum over images and unseen classes of :func:`outside_span` against
+        the seen classes; ``images``, 0-dim int64.
+    """
+    return dict(cos=torch.zeros(num_classes, num_classes, dtype=torch.double),
+                outside_span=torch.zeros((), dtype=torch.double),
+                images=torch.zeros((), dtype=torch.long))
+
+
 def accumulate_alignment(counts: Dict[str, Tensor], queries: Tensor,
                          seen_mask: Tensor) -> None:
     """Add aligned class embeddings of B images to ``counts`` (in place).
 
     Args:
-        counts (dict[str, Tensor]): Empty at first; ``cos`` (K, K), the sum
-            over images of the cosines between classes, ``outside_span``
-            the sum over images and unseen classes of :func:`outside_span`
-            against the seen classes, and ``images``, are added here.
+        counts (dict[str, Tensor]): From :func:`new_alignment_counts`.
         queries (Tensor): (B, K, C) aligned embeddings (normalised here).
         seen_mask (Tensor): (K,) bool, True for seen classes.
     """
     queries = F.normalize(queries.detach().double().cpu(), dim=-1)
     seen_mask = seen_mask.cpu()
-    cos = torch.einsum('bkc,bjc->kj', queries, queries)
-    span = outside_span(queries[:, ~seen_mask], queries[:, seen_mask]).sum()
-    if not counts:
-        counts.update(cos=torch.zeros_like(cos),
-                      outside_span=torch.zeros((), dtype=torch.double),
-                      images=torch.zeros((), dtype=torch.long))
-    counts['cos'] += cos
-    counts['outside_span'] += span
+    counts['cos'] += torch.einsum('bkc,bjc->kj', queries, queries)
+    counts['outside_span'] += outside_span(queries[:, ~seen_mask],
+                                           queries[:, seen_mask]).sum()
     counts['images'] += queries.size(0)
 
 

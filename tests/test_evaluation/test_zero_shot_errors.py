@@ -10,6 +10,7 @@ from mmseg_zegot.evaluation.zero_shot_errors import (
     accumulate_alignment,
     alignment_report,
     class_ious,
+    new_alignment_counts,
     new_counts,
     outside_span,
     summarize,
@@ -107,7 +108,7 @@ def test_alignment_report():
     text = torch.tensor([[1., 0, 0], [0, 1, 0], [1, 1, 1]])  # normalised
     image1 = torch.tensor([[2., 0, 0], [0, 1, 0], [1, 0, 1]])
     image2 = torch.tensor([[1., 0, 0], [0, 3, 0], [4, 0, 0]])
-    counts = {}
+    counts = new_alignment_counts(3)
     accumulate_alignment(counts, image1[None], SEEN)
     accumulate_alignment(counts, image2[None], SEEN)
     report = alignment_report(counts, text, NAMES, SEEN)
@@ -119,6 +120,6 @@ def test_alignment_report():
     assert span['text'] == pytest.approx(1 / r3, abs=1e-4)
     assert span['queries'] == pytest.approx((1 / r2 + 0) / 2, abs=1e-4)
     # One batch of two images is the same as two batches of one.
-    batched = {}
+    batched = new_alignment_counts(3)
     accumulate_alignment(batched, torch.stack([image1, image2]), SEEN)
     assert alignment_report(batched, text, NAMES, SEEN) == report

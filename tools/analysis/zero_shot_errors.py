@@ -45,6 +45,7 @@ from mmseg_zegot.evaluation.zero_shot_errors import (  # noqa: E402
     accumulate,
     accumulate_alignment,
     alignment_report,
+    new_alignment_counts,
     new_counts,
     summarize,
 )
@@ -79,7 +80,7 @@ def analyse(cfg, checkpoint: str) -> dict:
     names = tuple(model.test_classes)
     seen_mask = torch.tensor([name in model.seen_classes for name in names])
     counts = new_counts(len(names))
-    alignment, text = {}, []
+    alignment, text = new_alignment_counts(len(names)), []
 
     def record_alignment(module, args, output):
         # args[0] is [g * t ; t], (B, K, N, 2C); output W_ga of it, (B, K,

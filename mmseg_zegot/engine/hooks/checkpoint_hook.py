@@ -199,19 +199,16 @@ class ZegOTCheckpointHook(CheckpointHook):
         previous = self._best_paths()
         self._set_best_paths(dict.fromkeys(previous))  # MMEngine deletes none
         super()._save_best_checkpoint(runner, metrics)
-        current = self._best_paths()
-        replaced = {
-            key: path
-            for key, path in previous.items()
-            if current[key] is not None and path not in (None, current[key])
-        }
-        self._set_best_paths({
-            key: current[key] if current[key] is not None else path
-            for key, path in previous.items()
-        })
+        current, replaced = self._best_paths(), []
+        for key, path in previous.items():
+            if current[key] is None:  # not improved: still the best
+                current[key] = path
+            elif path not in (None, current[key]):
+                replaced.append(path)
+        self._set_best_paths(current)
         if not is_main_process():
             return
-        for path in replaced.values():
+        for path in replaced:
             if self._remove(path):
                 runner.logger.info(
                     f'The previous best checkpoint {path} is removed')
