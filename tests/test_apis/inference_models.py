@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from conftest import REPO, TINY_CLIP_CFG
+from conftest import REPO, TINY_CLIP_CFG, make_layout_dataset
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
@@ -77,6 +77,21 @@ def save_checkpoint(config: str, path, meta=None, seed: int = 0):
     torch.save(to_plain(dict(meta=dict(meta or {}, iter=0),
                              state_dict=model.state_dict())), path)
     return model
+
+
+def write_tiny_run(folder, num_val: int):
+    """A tiny VOC-layout dataset (``num_val`` test images of 40×48), a tiny
+    ZegOT config reading it and an untrained checkpoint of that config.
+
+    Returns:
+        tuple: The config path, the checkpoint path (str) and the data root.
+    """
+    data_root = make_layout_dataset(folder / 'voc', 'voc', num_train=1,
+                                    num_val=num_val, size=(40, 48))
+    config = write_tiny_zegot(folder, data_root=data_root)
+    checkpoint = folder / 'checkpoint.pth'
+    save_checkpoint(config, checkpoint)
+    return config, str(checkpoint), data_root
 
 
 def write_images(folder, sizes, seed: int = 0):

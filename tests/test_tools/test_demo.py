@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, make_layout_dataset, run_tool
+from conftest import REPO, run_tool
 from PIL import Image
-from test_apis.inference_models import save_checkpoint, write_images, write_tiny_zegot
+from test_apis.inference_models import write_images, write_tiny_run
 
 from mmseg_zegot.apis import ZegOTInferencer
 from mmseg_zegot.datasets.splits import get_split
@@ -24,13 +24,9 @@ WHITE = (255, 255, 255)
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
     folder = tmp_path_factory.mktemp('demo')
-    data_root = make_layout_dataset(folder / 'voc', 'voc', num_train=1,
-                                    num_val=3, size=(40, 48))
-    config = write_tiny_zegot(folder, data_root=data_root)
-    checkpoint = folder / 'checkpoint.pth'
-    save_checkpoint(config, checkpoint)
+    config, checkpoint, data_root = write_tiny_run(folder, num_val=3)
     images = write_images(folder / 'images', [(40, 48), (32, 32), (48, 56)])
-    return dict(config=config, checkpoint=str(checkpoint), images=images,
+    return dict(config=config, checkpoint=checkpoint, images=images,
                 data_root=Path(data_root), folder=folder)
 
 

@@ -5,19 +5,15 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, make_layout_dataset, run_tool
-from test_apis.inference_models import save_checkpoint, write_tiny_zegot
+from conftest import REPO, run_tool
+from test_apis.inference_models import write_tiny_run
 
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('errors')
-    data_root = make_layout_dataset(folder / 'voc', 'voc', num_train=1,
-                                    num_val=4, size=(40, 48))
-    config = write_tiny_zegot(folder, data_root=data_root)
-    checkpoint = folder / 'checkpoint.pth'
-    save_checkpoint(config, checkpoint)
-    return config, str(checkpoint)
+    config, checkpoint, _ = write_tiny_run(
+        tmp_path_factory.mktemp('errors'), num_val=4)
+    return config, checkpoint
 
 
 def test_report_matches_the_test_tool(tiny, tmp_path):
