@@ -45,10 +45,9 @@ import cv2
 import numpy as np
 
 __all__ = [
-    'CAPTION_TEMPLATES', 'CATEGORIES', 'CLASS_NAMES', 'STREAMS',
-    'ToyCategory', 'ToyObject', 'choose_unseen', 'generate_world',
-    'image_rng', 'make_caption', 'render_image', 'sample_caption_pair',
-    'sample_scene', 'sample_single', 'visible_classes', 'write_png'
+    'CATEGORIES', 'CLASS_NAMES', 'STREAMS', 'ToyCategory', 'ToyObject',
+    'choose_unseen', 'generate_world', 'get_categories', 'image_rng',
+    'render_image', 'sample_scene', 'sample_single', 'write_png'
 ]
 
 #: Format version of the generated world, recorded in ``world.json``. Bump it
@@ -118,6 +117,8 @@ class ToyObject:
         angle (float): Rotation in degrees.
         visible (int): Pixels of it left visible (outline band included).
         area (int): Pixels it covers on its own (inside the image).
+        colours (tuple): Its RGB colours as int triples: the base colour,
+            then the pattern colour unless the texture is ``'solid'``.
     """
     label: int
     name: str
@@ -126,6 +127,7 @@ class ToyObject:
     angle: float
     visible: int
     area: int
+    colours: Tuple[Tuple[int, int, int], ...] = ()
 
 
 def get_categories(names: Optional[Sequence[str]] = None
@@ -397,7 +399,7 @@ def render_image(rng: np.random.Generator, specs: Sequence[_Spec],
     yy, xx = _grid(size)
     image, bg_mean = _background(rng, size)
     instances = np.zeros(size, np.int32)
-    areas = []
+    areas, colours = [], []
     for index, spec in enumerate(specs, start=1):
         mask = shape_mask(spec.category.shape, yy, xx, spec.center,
                           spec.radius, spec.angle)
@@ -408,6 +410,9 @@ def render_image(rng: np.random.Generator, specs: Sequence[_Spec],
         image[mask] = colour[mask]
         instances[mask] = index
         areas.append(int(mask.sum()))
+        drawn = (base, ) if spec.category.texture == 'solid' else (base,
+                                                                   second)
+        colours.append(tuple(tuple(int(c) for c in rgb) for rgb in drawn))
     if noise:
         image += rng.integers(-noise, noise + 1, size=image.shape,
                               dtype=np.int32)
@@ -420,7 +425,8 @@ def render_image(rng: np.random.Generator, specs: Sequence[_Spec],
     objects = [
         ToyObject(label=spec.label, name=spec.category.name,
                   center=spec.center, radius=spec.radius, angle=spec.angle,
-                  visible=int(visible[i]), area=areas[i - 1])
+                  visible=int(visible[i]), area=areas[i - 1],
+                  colours=colours[i - 1])
         for i, spec in enumerate(specs, start=1)
     ]
     return image, label, objects
@@ -498,90 +504,6 @@ def sample_single(rng: np.random.Generator, category: int,
     spec = _random_spec(rng, cats, tuple(size), radius_range, margin,
                         category)
     return render_image(rng, [spec], size)
-
-
-# --------------------------------------------------------------------------
-# Image-caption pairs (the toy CLIP's "web data")
-# --------------------------------------------------------------------------
-#: Caption templates; ``{}`` receives "star" or "star, a moon and a ring".
-#: Every class name starts with a consonant, so "a" is always right.
-CAPTION_TEMPLATES: Tuple[str, ...] = (
-    'a photo of a {}.',
-    'a picture of a {}.',
-    'an image of a {}.',
-    'a drawing of a {}.',
-    'a rendering of a {}.',
-    'a photo of the {}.',
-    'a close-up photo of a {}.',
-    'there is a {} in the picture.',
-    'this is a {}.',
-    'a {} on a background.',
-    'a {}.',
-    'a small {}.',
-    'a large {}.',
-)
-
-#: Kinds of pretraining images and their probabilities: scenes like the
-#: segmentation data, single objects, and close-ups whose texture fills most
-#: of the frame.
-PAIR_KINDS = (('scene', 0.5), ('single', 0.3), ('closeup', 0.2))
-
-
-def make_caption(names: Sequence[str], rng: np.random.Generator,
-                 templates: Sequence[str] = CAPTION_TEMPLATES) -> str:
-    """A caption naming every class of ``names`` once, in random order."""
-    names = list(dict.fromkeys(names))
-    order = [names[i] for i in rng.permutation(len(names))]
-    if len(order) == 1:
-        listed = order[0]
-    else:
-        listed = ', a '.join(order[:-1]) + ' and a ' + order[-1]
-    return templates[int(rng.integers(len(templates)))].format(listed)
-
-
-def visible_classes(objects: Sequence[ToyObject], min_pixels: int = 24,
-                    min_fraction: float = 0.3) -> List[int]:
-    """Labels (sorted, unique) of the objects that can be seen: at least
-    ``min_pixels`` visible pixels, or ``min_fraction`` of their own area."""
-    labels = {
-        o.label
-        for o in objects
-        if o.visible >= min_pixels or o.visible >= min_fraction * o.area > 0
-    }
-    if not labels and objects:
-        labels = {objects[-1].label}  # the top object is never covered
-    return sorted(labels)
-
-
-def sample_caption_pair(rng: np.random.Generator,
-                        size: Tuple[int, int] = DEFAULT_SIZE,
-                        categories: Optional[Sequence[str]] = None,
-                        kinds: Sequence[Tuple[str, float]] = PAIR_KINDS
-                        ) -> Tuple[np.ndarray, str, List[int]]:
-    """One image-caption pair; the caption names every visible object.
-
-    Returns:
-        tuple: The RGB uint8 image, the caption and the sorted labels
-        (1..K) it names.
-    """
-    cats = get_categories(categories)
-    names = [c.name for c in cats]
-    probs = np.array([p for _, p in kinds], float)
-    kind = kinds[int(rng.choice(len(kinds), p=probs / probs.sum()))][0]
-    if kind == 'scene':
-        image, _, objects = sample_scene(rng, size, names)
-    elif kind == 'single':
-        image, _, objects = sample_single(rng, int(rng.integers(len(cats))),
-                                          size, names)
-    elif kind == 'closeup':
-        image, _, objects = sample_single(rng, int(rng.integers(len(cats))),
-                                          size, names, radius_range=(0.7, 1.4),
-                                          margin=-0.4)
-    else:
-        raise ValueError(f'Unknown pair kind {kind!r}.')
-    labels = visible_classes(objects)
-    caption = make_caption([names[k - 1] for k in labels], rng)
-    return image, caption, labels
 
 
 # --------------------------------------------------------------------------
