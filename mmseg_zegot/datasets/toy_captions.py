@@ -229,9 +229,9 @@ def make_described_caption(words: Dict[str, Dict[str, Tuple[str, ...]]],
     phrases, used = [], {}
     for i in rng.permutation(len(names)):
         name = names[i]
-        kinds = [words[name][kind] if rng.random() < keep else ()
-                 for kind in ('size', 'colours', 'texture')]
-        size, colours, texture = kinds
+        size, colours, texture = (
+            words[name][kind] if rng.random() < keep else ()
+            for kind in ('size', 'colours', 'texture'))
         used[name] = set(size) | set(colours) | set(texture)
         described = [*size, ' and '.join(colours), *texture, name]
         phrases.append(_with_article(' '.join(w for w in described if w)))

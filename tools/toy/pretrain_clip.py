@@ -12,8 +12,8 @@ caption in the batch that is true of an image counted as its positive (small
 vocabulary, many exact duplicates per batch). ``--captions names`` (the
 default, which made the committed weights) names the classes only;
 ``--captions described`` adds colour, texture and size words, a larger
-vocabulary of which the class names are a part (a negative result on this
-world: see ``docs/toy_benchmark.md``). The global embedding is the
+vocabulary of which the class names are a part (tested on this world and
+not the default: see ``docs/toy_benchmark.md``). The global embedding is the
 class token (``pool_type='tok'``, as the real CLIP ViTs and what the ZegOT
 image encoder reads). The mean of the projected patch tokens is contrasted
 with the same captions too (``--avg-pool-weight``, as CLIPs trained with
