@@ -1,7 +1,7 @@
 # ZegOT on the embedded toy zero-shot world (the README's main job): the real
 # model config with every [ours] choice as it is, only smaller. The frozen
 # CLIP is the project's toy CLIP (6-layer ViT, 8 px patches, 64 px images),
-# pretrained by tools/toy/pretrain_clip.py on captions naming every shape;
+# pretrained by tools/toy/pretrain_clip.py on captions describing every shape;
 # ZegOT trains on the seen shapes only and is tested on all 12.
 _base_ = [
     '../_base_/models/zegot_vit-b16.py',

@@ -9,11 +9,12 @@ is known to the real one. Nothing else is supervised: no masks, no boxes.
 
 Training is contrastive (InfoNCE in both directions, as CLIP), with every
 caption in the batch that is true of an image counted as its positive (small
-vocabulary, many exact duplicates per batch). ``--captions names`` (the
-default, which made the committed weights) names the classes only;
-``--captions described`` adds colour, texture and size words, a larger
-vocabulary of which the class names are a part (tested on this world and
-not the default: see ``docs/toy_benchmark.md``). The global embedding is the
+vocabulary, many exact duplicates per batch). ``--captions described``
+(the default, which with the default 4000 steps made the committed
+weights) gives each name words for its object's size, colours and texture,
+a larger vocabulary of which the class names are a part; ``--captions
+names`` names the classes only, the recipe of the earlier toy CLIPs (both
+compared in ``docs/toy_benchmark.md``). The global embedding is the
 class token (``pool_type='tok'``, as the real CLIP ViTs and what the ZegOT
 image encoder reads). The mean of the projected patch tokens is contrasted
 with the same captions too (``--avg-pool-weight``, as CLIPs trained with
@@ -74,7 +75,7 @@ def parse_args(argv=None):
         description='Pretrain the toy CLIP (deterministic, CPU).')
     parser.add_argument('--out-dir', default='work_dirs/toy_clip')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--steps', type=int, default=2000)
+    parser.add_argument('--steps', type=int, default=4000)
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--weight-decay', type=float, default=0.1)
@@ -87,7 +88,7 @@ def parse_args(argv=None):
     parser.add_argument('--dtype', choices=['fp16', 'fp32'], default='fp16',
                         help='storage dtype of the weights file')
     parser.add_argument(
-        '--captions', choices=captions_lib.CAPTION_STYLES, default='names',
+        '--captions', choices=captions_lib.CAPTION_STYLES, default='described',
         help="caption style: class names only, or names with words for "
         "each object's size, colours and texture")
     parser.add_argument('--categories', nargs='+', default=None,

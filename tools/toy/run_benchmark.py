@@ -6,8 +6,8 @@
 
 Generates the procedural world (``tools/toy/generate_world.py``), takes the
 committed toy CLIP (``assets/toy_clip``, pretrained by
-``tools/toy/pretrain_clip.py`` on captions naming every shape), then runs,
-each through the real ``tools/train.py`` / ``tools/test.py``:
+``tools/toy/pretrain_clip.py`` on captions describing every shape), then
+runs, each through the real ``tools/train.py`` / ``tools/test.py``:
 
 * ZegOT (``configs/zegot/zegot_toy.py``), trained on the seen shapes only,
   tested as configured and again without the seen-class calibration
@@ -248,7 +248,7 @@ def toy_clip_files(clip_dir: str) -> tuple:
     if not all(osp.isfile(path) for path in clip):
         raise SystemExit(
             f'No toy CLIP in {clip_dir}: run `python '
-            'tools/toy/pretrain_clip.py` (about 7 minutes) and pass its '
+            'tools/toy/pretrain_clip.py` (about 16 minutes) and pass its '
             'output folder with --clip-dir.')
     log(f'Toy CLIP: {clip[1]}')
     return clip
