@@ -1,6 +1,7 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 """Training stays finite under bf16 and fp16 autocast on the CPU, also on
-extreme batches; a batch without valid pixels gives a zero loss and zero
+extreme batches; a batch without labelled pixels trains every class down
+(255 pixels are negatives), or, with 255 left out, gives a zero loss and zero
 gradients, never NaN; ``tools/train.py --amp`` on a CPU fails clearly."""
 import copy
 import os
@@ -29,7 +30,7 @@ def mmseg_scope():
     init_default_scope('mmseg')
 
 
-def build(clip_cfg, setting='inductive'):
+def build(clip_cfg, setting='inductive', ignored_as_negative=True):
     clip = dict(model_name='tiny', model_cfg=clip_cfg, quick_gelu=False)
     torch.manual_seed(0)
     model = MODELS.build(dict(
@@ -43,13 +44,27 @@ def build(clip_cfg, setting='inductive'):
                           prompt_length=4, **clip),
         decode_head=dict(type='ZegOTHead', num_classes=None,
                          in_channels=None, channels=None, in_index=None,
-                         seen_bias=0.1 if setting == 'inductive' else 0.0),
+                         seen_bias=0.1 if setting == 'inductive' else 0.0,
+                         **losses(ignored_as_negative)),
         data_preprocessor=dict(
             type='SegDataPreProcessor', mean=[122.771, 116.746, 104.094],
             std=[68.501, 65.579, 66.632], bgr_to_rgb=True, size=(SIZE, SIZE)),
         test_cfg=dict(mode='whole')))
     model.decode_head.init_weights()
     return model.train()
+
+
+def losses(ignored_as_negative):
+    """The head's default losses with ``ignored_as_negative`` set."""
+    paths = {}
+    for key, suffix in (('loss_decode', ''), ('loss_ot', '_ot')):
+        paths[key] = [
+            dict(type=kind, loss_name=f'loss_{name}{suffix}',
+                 ignored_as_negative=ignored_as_negative)
+            for kind, name in (('ZegOTFocalLoss', 'focal'),
+                               ('ZegOTDiceLoss', 'dice'))
+        ]
+    return paths
 
 
 def random_images():
@@ -74,7 +89,7 @@ def full(value):
     return torch.full((B, SIZE, SIZE), value, dtype=torch.long)
 
 
-#: name -> (images, labels, setting, whether any pixel carries a loss).
+#: name -> (images, labels, setting, whether any pixel is a positive).
 BATCHES = {
     'all-black images': (torch.zeros(B, 3, SIZE, SIZE, dtype=torch.uint8),
                          random_labels(), 'inductive', True),
@@ -115,19 +130,29 @@ def loss_under(model, data, dtype):
     return sum(value for key, value in losses.items() if 'loss_' in key)
 
 
+#: (batch name, ignored_as_negative): every batch with the reference losses,
+#: and those without a positive pixel also with 255 left out.
+CASES = [(name, True) for name in BATCHES] + [
+    (name, False) for name, batch in BATCHES.items() if not batch[3]
+]
+
+
 @pytest.mark.parametrize('dtype', DTYPES, ids=str)
-@pytest.mark.parametrize('name', list(BATCHES))
-def test_training_stays_finite_under_autocast(tiny_clip_cfg, name, dtype):
+@pytest.mark.parametrize('name, negative', CASES)
+def test_training_stays_finite_under_autocast(tiny_clip_cfg, name, negative,
+                                              dtype):
     """Three AdamW steps under autocast: loss, every trainable gradient and
     every parameter finite; the first loss equals the float32 one to the
-    precision of the low-precision matmuls; a batch without a valid pixel
-    gives an exact 0 with all-zero gradients."""
-    images, labels, setting, has_loss = BATCHES[name]
+    precision of the low-precision matmuls; with 255 left out of the losses
+    (the ablation), a batch without a positive pixel gives an exact 0 with
+    all-zero gradients (with the reference losses it trains every class
+    down)."""
+    images, labels, setting, _ = BATCHES[name]
     data = data_batch(images, labels)
-    reference = build(copy.deepcopy(tiny_clip_cfg), setting)
+    reference = build(copy.deepcopy(tiny_clip_cfg), setting, negative)
     expected = loss_under(reference, data, None).item()
 
-    model = build(tiny_clip_cfg, setting)
+    model = build(tiny_clip_cfg, setting, negative)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-3)
     for step in range(STEPS):
@@ -141,9 +166,11 @@ def test_training_stays_finite_under_autocast(tiny_clip_cfg, name, dtype):
         for param in trainable:
             assert param.grad is not None and torch.isfinite(
                 param.grad).all()
-            if not has_loss:
+            if not negative:
                 assert not param.grad.any()
-        if not has_loss:
+        if negative:
+            assert loss.item() > 0
+        else:
             assert loss.item() == 0.0 and loss.requires_grad
         optimizer.step()
         assert all(torch.isfinite(p).all() for p in model.parameters())

@@ -10,7 +10,7 @@ import torch.nn as nn
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .utils import binary_targets, num_present_classes
+from .utils import binary_targets, check_flag, num_present_classes
 
 
 def dice_loss(pred: Tensor,
@@ -18,34 +18,42 @@ def dice_loss(pred: Tensor,
               *,
               smooth: float = 1.0,
               ignore_index: int = 255,
+              ignored_as_negative: bool = True,
               avg_factor: Optional[Union[float, Tensor]] = None) -> Tensor:
     """Dice loss of the class maps present in each image.
 
     For image b and a class k present in it, with ``p = sigmoid(pred)`` and
-    ``t = [target == k]`` over the valid (not ``ignore_index``) pixels::
+    ``t = [target == k]`` over the pixels of the image::
 
         d_bk = 1 - (2 * sum(p * t) + smooth) / (sum(p) + sum(t) + smooth)
 
     The loss is ``sum_{(b, k) present} d_bk / avg_factor``, by default over
     the number of (image, class) pairs present. This is ZegCLIP's
     ``SegPlusCriterion`` dice term (present classes only, +1 smoothing;
-    ZegCLIP, MIT licence), with ignored pixels left out. With no class present
-    (e.g. all pixels ignored) the result is an exact 0 that keeps the graph.
+    ZegCLIP and OTSeg ``models/losses/criterion.py``, MIT licence): at an
+    ``ignore_index`` pixel ``t = 0`` and ``p`` counts in ``sum(p)``, so
+    probability put there is penalised. With ``ignored_as_negative=False``
+    (an ablation) such pixels are left out of both sums. With no class
+    present (e.g. all pixels ignored) the result is an exact 0 that keeps
+    the graph.
 
     Args:
         pred (Tensor): Logits, (B, K, H, W).
         target (Tensor): Labels in ``[0, K)`` or ``ignore_index``, (B, H, W).
         smooth (float): Smoothing added to numerator and denominator.
-        ignore_index (int): Label of pixels to leave out.
+        ignore_index (int): Label of pixels that are no class's positive.
+        ignored_as_negative (bool): Count ``ignore_index`` pixels in
+            ``sum(p)`` (the reference) or leave them out.
         avg_factor (float | Tensor, optional): The normaliser; default the
             number of (image, class) pairs present, at least 1.
 
     Returns:
         Tensor: The scalar loss.
     """
-    one_hot, valid = binary_targets(target, pred.size(1), ignore_index)
+    one_hot, counted = binary_targets(target, pred.size(1), ignore_index,
+                                      ignored_as_negative)
     t = one_hot.to(pred.dtype)
-    prob = pred.sigmoid() * valid
+    prob = pred.sigmoid() * counted
     inter = (prob * t).flatten(2).sum(dim=2)  # (B, K)
     denom = prob.flatten(2).sum(dim=2) + t.flatten(2).sum(dim=2)
     per_class = 1 - (2 * inter + smooth) / (denom + smooth)
@@ -67,16 +75,22 @@ class ZegOTDiceLoss(nn.Module):
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
         loss_name (str): Key of the loss in the loss dict; must start with
             ``loss_`` to be back-propagated. Defaults to ``'loss_dice'``.
+        ignored_as_negative (bool): ``ignore_index`` pixels count in every
+            class's ``sum(p)``, as in ZegCLIP / OTSeg (True), or are left out
+            (False, an ablation). Defaults to True.
     """
 
     def __init__(self,
                  smooth: float = 1.0,
                  loss_weight: float = 1.0,
-                 loss_name: str = 'loss_dice'):
+                 loss_name: str = 'loss_dice',
+                 ignored_as_negative: bool = True):
         super().__init__()
         if smooth < 0:
             raise ValueError(f'smooth must be >= 0, got {smooth!r}')
+        check_flag(ignored_as_negative, 'ignored_as_negative')
         self.smooth = smooth
+        self.ignored_as_negative = ignored_as_negative
         self.loss_weight = loss_weight
         self._loss_name = loss_name
 
@@ -91,6 +105,7 @@ class ZegOTDiceLoss(nn.Module):
             target,
             smooth=self.smooth,
             ignore_index=ignore_index,
+            ignored_as_negative=self.ignored_as_negative,
             avg_factor=num_present_classes(target, pred.size(1),
                                            ignore_index))
         return self.loss_weight * loss

@@ -11,7 +11,12 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from .utils import binary_targets, num_present_classes, present_classes
+from .utils import (
+    binary_targets,
+    check_flag,
+    num_present_classes,
+    present_classes,
+)
 
 
 def sigmoid_focal_loss(pred: Tensor,
@@ -20,6 +25,7 @@ def sigmoid_focal_loss(pred: Tensor,
                        alpha: float = 0.25,
                        gamma: float = 2.0,
                        ignore_index: int = 255,
+                       ignored_as_negative: bool = True,
                        avg_factor: Optional[Union[float, Tensor]] = None
                        ) -> Tensor:
     """Sigmoid focal loss of every class map against its binary target.
@@ -31,12 +37,15 @@ def sigmoid_focal_loss(pred: Tensor,
         l = -alpha_t * (1 - p_t)^gamma * log(p_t)
         p_t = p if t else 1 - p,   alpha_t = alpha if t else 1 - alpha
 
-    ``l`` is averaged over the valid (not ``ignore_index``) pixels of image
-    b, summed over all (b, k), and divided by ``avg_factor``, by default the
-    number of (image, class) pairs present in the batch. This is ZegCLIP's
-    ``SegPlusCriterion`` focal term (``loss.mean(1).sum() / num_masks``;
-    ZegCLIP, MIT licence), except that ignored pixels are left out of the
-    mean instead of counting as negatives. An image without valid pixels
+    ``l`` is averaged over the pixels of image b, summed over all (b, k),
+    and divided by ``avg_factor``, by default the number of (image, class)
+    pairs present in the batch. This is ZegCLIP's ``SegPlusCriterion`` focal
+    term (``loss.mean(1).sum() / num_masks``; ZegCLIP and OTSeg
+    ``models/losses/criterion.py``, MIT licence): an ``ignore_index`` pixel
+    is a negative of every class (``t = 0``), so in the inductive setting
+    background, crop padding and unseen-class pixels teach every seen class
+    "not here". With ``ignored_as_negative=False`` (an ablation) such pixels
+    are left out of the mean instead; an image without other pixels then
     contributes 0, so an all-ignored batch gives an exact 0 that keeps the
     graph.
 
@@ -45,22 +54,25 @@ def sigmoid_focal_loss(pred: Tensor,
         target (Tensor): Labels in ``[0, K)`` or ``ignore_index``, (B, H, W).
         alpha (float): Weight of the positive term.
         gamma (float): Focusing exponent.
-        ignore_index (int): Label of pixels to leave out.
+        ignore_index (int): Label of pixels that are no class's positive.
+        ignored_as_negative (bool): Count ``ignore_index`` pixels as
+            negatives of every class (the reference) or leave them out.
         avg_factor (float | Tensor, optional): The normaliser; default the
             number of (image, class) pairs present, at least 1.
 
     Returns:
         Tensor: The scalar loss.
     """
-    one_hot, valid = binary_targets(target, pred.size(1), ignore_index)
+    one_hot, counted = binary_targets(target, pred.size(1), ignore_index,
+                                      ignored_as_negative)
     t = one_hot.to(pred.dtype)
     prob = pred.sigmoid()
     ce = F.binary_cross_entropy_with_logits(pred, t, reduction='none')
     p_t = prob * t + (1 - prob) * (1 - t)
     alpha_t = alpha * t + (1 - alpha) * (1 - t)
-    loss = alpha_t * (1 - p_t).pow(gamma) * ce * valid
-    num_valid = valid.flatten(1).sum(dim=1).clamp(min=1)  # (B,)
-    per_class = loss.flatten(2).sum(dim=2) / num_valid[:, None]  # (B, K)
+    loss = alpha_t * (1 - p_t).pow(gamma) * ce * counted
+    num_counted = counted.flatten(1).sum(dim=1).clamp(min=1)  # (B,)
+    per_class = loss.flatten(2).sum(dim=2) / num_counted[:, None]  # (B, K)
     if avg_factor is None:
         avg_factor = present_classes(target, pred.size(1),
                                      ignore_index).sum().clamp(min=1)
@@ -80,20 +92,26 @@ class ZegOTFocalLoss(nn.Module):
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
         loss_name (str): Key of the loss in the loss dict; must start with
             ``loss_`` to be back-propagated. Defaults to ``'loss_focal'``.
+        ignored_as_negative (bool): ``ignore_index`` pixels are negatives of
+            every class, as in ZegCLIP / OTSeg (True), or left out of the
+            loss (False, an ablation). Defaults to True.
     """
 
     def __init__(self,
                  alpha: float = 0.25,
                  gamma: float = 2.0,
                  loss_weight: float = 1.0,
-                 loss_name: str = 'loss_focal'):
+                 loss_name: str = 'loss_focal',
+                 ignored_as_negative: bool = True):
         super().__init__()
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f'alpha must lie in [0, 1], got {alpha!r}')
         if gamma < 0:
             raise ValueError(f'gamma must be >= 0, got {gamma!r}')
+        check_flag(ignored_as_negative, 'ignored_as_negative')
         self.alpha = alpha
         self.gamma = gamma
+        self.ignored_as_negative = ignored_as_negative
         self.loss_weight = loss_weight
         self._loss_name = loss_name
 
@@ -110,6 +128,7 @@ class ZegOTFocalLoss(nn.Module):
             alpha=self.alpha,
             gamma=self.gamma,
             ignore_index=ignore_index,
+            ignored_as_negative=self.ignored_as_negative,
             avg_factor=num_present_classes(target, pred.size(1),
                                            ignore_index))
         return self.loss_weight * loss

@@ -11,19 +11,29 @@ from mmengine.dist import all_reduce
 from torch import Tensor
 
 
-def binary_targets(target: Tensor, num_classes: int,
-                   ignore_index: int) -> Tuple[Tensor, Tensor]:
-    """One binary mask per class from a label map, and the valid pixels.
+def check_flag(value, key: str) -> None:
+    """Raise ValueError naming ``key`` unless ``value`` is a bool."""
+    if not isinstance(value, bool):
+        raise ValueError(f'{key} must be True or False, got {value!r}')
+
+
+def binary_targets(target: Tensor, num_classes: int, ignore_index: int,
+                   ignored_as_negative: bool) -> Tuple[Tensor, Tensor]:
+    """One binary mask per class from a label map, and the pixels that count.
 
     Args:
         target (Tensor): Labels in ``[0, K)`` or ``ignore_index``, (B, H, W),
             integer.
         num_classes (int): K.
-        ignore_index (int): Label of pixels that take no part in the loss.
+        ignore_index (int): Label of pixels that are no class's positive.
+        ignored_as_negative (bool): True: ``ignore_index`` pixels count, as
+            negatives of every class (ZegCLIP / OTSeg); False: they take no
+            part in the loss.
 
     Returns:
         tuple[Tensor, Tensor]: ``one_hot`` (B, K, H, W) bool, all False at
-        ignored pixels, and ``valid`` (B, 1, H, W) bool.
+        ``ignore_index`` pixels, and ``counted`` (B, 1, H, W) bool, the pixels
+        the loss runs over.
 
     Raises:
         ValueError: If a label other than ``ignore_index`` lies outside
@@ -37,7 +47,8 @@ def binary_targets(target: Tensor, num_classes: int,
             f'[0, {num_classes}) nor ignore_index ({ignore_index})')
     classes = torch.arange(num_classes, device=target.device)
     one_hot = target.unsqueeze(1) == classes[None, :, None, None]
-    return one_hot, valid.unsqueeze(1)
+    counted = torch.ones_like(valid) if ignored_as_negative else valid
+    return one_hot, counted.unsqueeze(1)
 
 
 def present_classes(target: Tensor, num_classes: int,

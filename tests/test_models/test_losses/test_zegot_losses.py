@@ -26,52 +26,66 @@ def random_batch(b=2, k=4, h=5, w=6, seed=0):
     return logits, labels
 
 
-def reference_focal(logits, labels, alpha=0.25, gamma=2.0):
-    """Straight loops over images, classes and pixels."""
+def focal_term(x, positive, alpha, gamma):
+    """RetinaNet's focal loss of one logit ``x`` against a binary target."""
+    p = 1 / (1 + math.exp(-x))
+    if positive:
+        return -alpha * (1 - p)**gamma * math.log(p)
+    return -(1 - alpha) * p**gamma * math.log(1 - p)
+
+
+def reference_focal(logits, labels, alpha=0.25, gamma=2.0, negative=True):
+    """Straight loops over images, classes and pixels.
+
+    ``negative=True`` is ZegCLIP / OTSeg ``SegPlusCriterion``: the target
+    mask of class c is 1 where the label is c and 0 everywhere else (label
+    255 too, ``_get_target_mask_binary_cross_entropy``), the loss is averaged
+    over all H·W pixels (``loss.mean(1)``), summed over (image, class) and
+    divided by ``num_masks``, the number of (image, class) pairs whose class
+    occurs in the image. ``negative=False``: 255 pixels are skipped.
+    """
     b, k = logits.shape[:2]
-    total, present = 0.0, 0
+    total, num_masks = 0.0, 0
     for i in range(b):
-        valid = labels[i] != IGNORE
-        n_valid = int(valid.sum())
+        pixels = list(zip(logits[i].flatten(1).t().tolist(),
+                          labels[i].flatten().tolist()))
+        counted = [(x, y) for x, y in pixels if negative or y != IGNORE]
+        num_masks += len({y for _, y in pixels if y != IGNORE})
         for c in range(k):
-            t = (labels[i] == c) & valid
-            present += int(t.any())
-            acc = 0.0
-            for x, is_pos, ok in zip(logits[i, c].flatten().tolist(),
-                                     t.flatten().tolist(),
-                                     valid.flatten().tolist()):
-                if not ok:
+            acc = sum(focal_term(x[c], y == c, alpha, gamma)
+                      for x, y in counted)
+            total += acc / max(len(counted), 1)
+    return total / max(num_masks, 1)
+
+
+def reference_dice(logits, labels, smooth=1.0, negative=True):
+    """Loops over images and the classes present in them (ZegCLIP's
+    ``dice_loss`` on ``prepare_targets`` masks: ``targets == cls`` for each
+    class in ``targets.unique()`` but 255, sigmoid over every pixel).
+    ``negative=False``: 255 pixels are skipped."""
+    total, num_masks = 0.0, 0
+    for i in range(logits.shape[0]):
+        for c in sorted(set(labels[i].flatten().tolist()) - {IGNORE}):
+            num_masks += 1
+            inter = p_sum = t_sum = 0.0
+            for x, y in zip(logits[i, c].flatten().tolist(),
+                            labels[i].flatten().tolist()):
+                if not negative and y == IGNORE:
                     continue
                 p = 1 / (1 + math.exp(-x))
-                if is_pos:
-                    acc += -alpha * (1 - p)**gamma * math.log(p)
-                else:
-                    acc += -(1 - alpha) * p**gamma * math.log(1 - p)
-            total += acc / max(n_valid, 1)
-    return total / max(present, 1)
+                inter += p * (y == c)
+                p_sum += p
+                t_sum += y == c
+            total += 1 - (2 * inter + smooth) / (p_sum + t_sum + smooth)
+    return total / max(num_masks, 1)
 
 
-def reference_dice(logits, labels, smooth=1.0):
-    b, k = logits.shape[:2]
-    total, present = 0.0, 0
-    for i in range(b):
-        valid = labels[i] != IGNORE
-        for c in range(k):
-            t = ((labels[i] == c) & valid).double()
-            if not t.any():
-                continue
-            present += 1
-            p = torch.sigmoid(logits[i, c]) * valid
-            inter = float((p * t).sum())
-            denom = float(p.sum() + t.sum())
-            total += 1 - (2 * inter + smooth) / (denom + smooth)
-    return total / max(present, 1)
-
-
-def test_focal_matches_reference_with_ignore_and_normalisation():
+@pytest.mark.parametrize('negative', [True, False])
+def test_focal_matches_reference_with_ignore_and_normalisation(negative):
     logits, labels = random_batch()
-    expected = reference_focal(logits, labels)
-    got = sigmoid_focal_loss(logits, labels, ignore_index=IGNORE)
+    expected = reference_focal(logits, labels, negative=negative)
+    got = sigmoid_focal_loss(logits, labels, ignore_index=IGNORE,
+                             ignored_as_negative=negative)
     assert got.dtype == torch.float64
     assert got.item() == pytest.approx(expected, rel=1e-10)
     # The default normaliser: (image, class) pairs present (class 0 is
@@ -80,39 +94,61 @@ def test_focal_matches_reference_with_ignore_and_normalisation():
         int((labels[i] == c).any()) for i in range(2) for c in range(4))
     assert 1 < num_present < 8
     explicit = sigmoid_focal_loss(
-        logits, labels, ignore_index=IGNORE, avg_factor=1.0)
+        logits, labels, ignore_index=IGNORE, ignored_as_negative=negative,
+        avg_factor=1.0)
     assert explicit.item() == pytest.approx(expected * num_present, rel=1e-10)
 
 
-def test_focal_alpha_gamma_and_module_weight():
+@pytest.mark.parametrize('negative', [True, False])
+def test_focal_alpha_gamma_and_module_weight(negative):
     logits, labels = random_batch(seed=3)
-    expected = reference_focal(logits, labels, alpha=0.4, gamma=1.5)
+    expected = reference_focal(logits, labels, alpha=0.4, gamma=1.5,
+                               negative=negative)
     module = ZegOTFocalLoss(alpha=0.4, gamma=1.5, loss_weight=100.0,
-                            loss_name='loss_focal_ot')
+                            loss_name='loss_focal_ot',
+                            ignored_as_negative=negative)
     assert module.loss_name == 'loss_focal_ot'
     got = module(logits, labels, ignore_index=IGNORE)
     assert got.item() == pytest.approx(100.0 * expected, rel=1e-6)
 
 
-def test_focal_ignored_pixels_do_not_count():
+@pytest.mark.parametrize('loss', [sigmoid_focal_loss, dice_loss])
+def test_ignored_pixels_count_only_as_negatives(loss):
+    """Raising the logits at 255 pixels raises the reference loss and leaves
+    the ablation's unchanged."""
     logits, labels = random_batch(seed=1)
-    base = sigmoid_focal_loss(logits, labels, ignore_index=IGNORE)
     changed = logits.clone()
     changed[(labels == IGNORE).unsqueeze(1).expand_as(logits)] = 50.0
-    assert sigmoid_focal_loss(
-        changed, labels, ignore_index=IGNORE).item() == pytest.approx(
-            base.item(), rel=1e-12)
+    for negative in (True, False):
+        base = loss(logits, labels, ignore_index=IGNORE,
+                    ignored_as_negative=negative).item()
+        high = loss(changed, labels, ignore_index=IGNORE,
+                    ignored_as_negative=negative).item()
+        if negative:
+            assert high > base + 0.01
+        else:
+            assert high == pytest.approx(base, rel=1e-12)
 
 
-def test_dice_matches_reference():
+@pytest.mark.parametrize('negative', [True, False])
+def test_dice_matches_reference(negative):
     logits, labels = random_batch(seed=2)
-    expected = reference_dice(logits, labels)
-    got = dice_loss(logits, labels, ignore_index=IGNORE)
+    expected = reference_dice(logits, labels, negative=negative)
+    got = dice_loss(logits, labels, ignore_index=IGNORE,
+                    ignored_as_negative=negative)
     assert got.item() == pytest.approx(expected, rel=1e-10)
-    module = ZegOTDiceLoss(loss_weight=2.0)
+    module = ZegOTDiceLoss(loss_weight=2.0, ignored_as_negative=negative)
     assert module.loss_name == 'loss_dice'
     assert module(logits, labels, ignore_index=IGNORE).item() == pytest.approx(
         2.0 * expected, rel=1e-6)
+
+
+def test_module_defaults_are_the_reference():
+    logits, labels = random_batch(seed=4)
+    assert ZegOTFocalLoss()(logits, labels).item() == pytest.approx(
+        reference_focal(logits, labels), rel=1e-10)
+    assert ZegOTDiceLoss()(logits, labels).item() == pytest.approx(
+        reference_dice(logits, labels), rel=1e-10)
 
 
 def test_dice_perfect_prediction_is_near_zero():
@@ -120,12 +156,32 @@ def test_dice_perfect_prediction_is_near_zero():
     logits = torch.full((1, 2, 2, 2), -30.0, dtype=torch.float64)
     logits[0, 0][labels[0] == 0] = 30.0
     logits[0, 1][labels[0] == 1] = 30.0
-    logits[0, :, 1, 1] = 30.0  # ignored pixel: does not count
     assert dice_loss(logits, labels).item() == pytest.approx(0.0, abs=1e-9)
+    logits[0, :, 1, 1] = 30.0  # a 255 pixel: left out by the ablation only
+    assert dice_loss(logits, labels, ignored_as_negative=False).item() == \
+        pytest.approx(0.0, abs=1e-9)
+    # class 0: 1 - (2·1 + 1) / (2 + 1 + 1); class 1: 1 - (2·2 + 1) / (3 + 2 + 1)
+    assert dice_loss(logits, labels).item() == pytest.approx(
+        (1 / 4 + 1 / 6) / 2, rel=1e-9)
 
 
-@pytest.mark.parametrize('loss', [ZegOTFocalLoss(), ZegOTDiceLoss()])
-def test_all_ignored_gives_zero_with_graph(loss):
+def test_all_ignored_reference_pushes_every_class_down():
+    logits = torch.randn(2, 3, 4, 4, requires_grad=True)
+    labels = torch.full((2, 4, 4), IGNORE)
+    focal = ZegOTFocalLoss()(logits, labels, ignore_index=IGNORE)
+    focal.backward()
+    assert focal.item() > 0
+    assert (logits.grad > 0).all()
+    dice = ZegOTDiceLoss()(logits, labels, ignore_index=IGNORE)
+    assert dice.item() == 0.0  # no class present: no dice term
+    assert dice.requires_grad
+
+
+@pytest.mark.parametrize('loss', [
+    ZegOTFocalLoss(ignored_as_negative=False),
+    ZegOTDiceLoss(ignored_as_negative=False)
+])
+def test_all_ignored_gives_zero_with_graph_when_left_out(loss):
     logits = torch.randn(2, 3, 4, 4, requires_grad=True)
     labels = torch.full((2, 4, 4), IGNORE)
     value = loss(logits, labels, ignore_index=IGNORE)
@@ -151,6 +207,9 @@ def test_module_validation():
         ZegOTFocalLoss(gamma=-1)
     with pytest.raises(ValueError, match='smooth'):
         ZegOTDiceLoss(smooth=-1)
+    for loss in (ZegOTFocalLoss, ZegOTDiceLoss):
+        with pytest.raises(ValueError, match='ignored_as_negative'):
+            loss(ignored_as_negative='no')
     with pytest.raises(ValueError, match='weights'):
         ZegOTFocalLoss()(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2).long(),
                          weight=torch.ones(1, 2, 2))
