@@ -167,8 +167,8 @@ def reference_prediction(head, seg_logits, size):
                           align_corners=head.align_corners)
               for key, value in seg_logits.items()}
     lam = head.ensemble_weight
-    prob = (lam * logits['decoder_logits'].sigmoid()
-            + (1 - lam) * logits['score_logits'].sigmoid())
+    prob = (lam * logits['decoder_logits']
+            + (1 - lam) * logits['score_logits']).sigmoid()
     seen = head.seen_mask.to(prob.device)[None, :, None, None]
     return prob - head.seen_bias * seen.to(prob.dtype)
 

@@ -70,7 +70,7 @@ def raw_batch(image_rgb):
 
 
 def calibrated_argmax(model, image_rgb, seen, seen_bias, lam):
-    """argmax of λ·σ(decoder) + (1-λ)·σ(score) - seen_bias·seen, from the
+    """argmax of σ(λ·decoder + (1-λ)·score) - seen_bias·seen, from the
     head's raw (tensor-mode) logits upsampled here."""
     data = model.data_preprocessor(raw_batch(image_rgb), False)
     with torch.no_grad():
@@ -79,8 +79,8 @@ def calibrated_argmax(model, image_rgb, seen, seen_bias, lam):
     up = {key: F.interpolate(value.float(), size=size, mode='bilinear',
                              align_corners=False)
           for key, value in logits.items()}
-    prob = lam * up['decoder_logits'].sigmoid() + (
-        1 - lam) * up['score_logits'].sigmoid()
+    prob = (lam * up['decoder_logits'] +
+            (1 - lam) * up['score_logits']).sigmoid()
     prob = prob - seen_bias * torch.tensor(seen, dtype=prob.dtype)[
         None, :, None, None]
     return prob[0].argmax(0).numpy(), prob[0]

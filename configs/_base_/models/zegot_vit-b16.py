@@ -31,7 +31,10 @@ model = dict(
         model_name=clip_model_name,
         pretrained=clip_pretrained,
         quick_gelu=clip_quick_gelu,
-        out_indices=(5, 7, 9, 11)),  # DLFA taps [ours]
+        out_indices=(5, 7, 9, 11),  # DLFA taps [ours]
+        # Or the paper's contiguous range of the last layers, from n to L:
+        # out_indices=None, first_tap=n.
+        first_tap=None),
     text_encoder=dict(
         type='ZegOTPromptTextEncoder',
         model_name=clip_model_name,
@@ -55,18 +58,30 @@ model = dict(
         ot_iters=50,
         ot_grad='detach',  # 'detach' | 'unrolled' [ours]
         decoder=dict(num_layers=3, num_heads=8, ffn_ratio=4, dropout=0.1),
+        # S = logit(P) of the OT path as an attention bias of the decoder
+        # (the paper's main figure) [ours, off]
+        score_to_decoder=False,
+        # Label-255 pixels (background, padding, inductive unseen pixels)
+        # are negatives of every class, as in ZegCLIP / OTSeg criterion.py;
+        # ignored_as_negative=False leaves them out (ablation) [ref]
         loss_decode=[
             dict(type='ZegOTFocalLoss', alpha=0.25, gamma=2.0,
-                 loss_weight=100.0, loss_name='loss_focal'),
-            dict(type='ZegOTDiceLoss', loss_weight=1.0, loss_name='loss_dice'),
+                 loss_weight=100.0, loss_name='loss_focal',
+                 ignored_as_negative=True),
+            dict(type='ZegOTDiceLoss', loss_weight=1.0, loss_name='loss_dice',
+                 ignored_as_negative=True),
         ],
         loss_ot=[
             dict(type='ZegOTFocalLoss', alpha=0.25, gamma=2.0,
-                 loss_weight=100.0, loss_name='loss_focal_ot'),
+                 loss_weight=100.0, loss_name='loss_focal_ot',
+                 ignored_as_negative=True),
             dict(type='ZegOTDiceLoss', loss_weight=1.0,
-                 loss_name='loss_dice_ot'),
+                 loss_name='loss_dice_ot', ignored_as_negative=True),
         ],
-        ensemble_weight=0.5,  # λ of σ(decoder) vs the OT score
+        # p = σ(λ·decoder logits + (1-λ)·logit(P)), OTSeg decode_seg.py;
+        # ensemble='probabilities' averages the sigmoids (ablation) [ref]
+        ensemble='logits',
+        ensemble_weight=0.5,  # λ
         seen_bias=0.1,  # inductive only: set 0 for transductive / fully
         ignore_index=255,
         unlabeled_index=254,  # transductive: hidden unseen pixels

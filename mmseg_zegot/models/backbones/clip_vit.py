@@ -48,6 +48,29 @@ def interpolate_pos_embed(pos_embed: Tensor, src_grid: Tuple[int, int],
     return torch.cat([cls_pos, patch_pos.to(pos_embed.dtype)])
 
 
+def contiguous_taps(first_tap: int, out_indices: Optional[Sequence[int]],
+                    depth: int) -> Tuple[int, ...]:
+    """The blocks ``first_tap .. depth - 1`` (``first_tap`` may be negative).
+
+    Raises:
+        ValueError: If ``out_indices`` is also given, or ``first_tap`` is not
+            a block index of a ``depth``-layer ViT.
+    """
+    if out_indices is not None:
+        raise ValueError(
+            f'Give either `out_indices` ({tuple(out_indices)}) or `first_tap` '
+            f'({first_tap}) of the image encoder, not both: set '
+            'model.image_encoder.out_indices=None to tap the contiguous range '
+            'from first_tap to the last block.')
+    if isinstance(first_tap, bool) or not isinstance(
+            first_tap, int) or not -depth <= first_tap < depth:
+        raise ValueError(
+            f'`first_tap` must be a block index in [0, {depth}) (negative '
+            f'counts from the end) of the {depth}-layer ViT, got '
+            f'{first_tap!r}.')
+    return tuple(range(first_tap % depth, depth))
+
+
 @MODELS.register_module()
 class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
     """Frozen open_clip ViT returning DLFA taps and the global embedding.
@@ -74,8 +97,13 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
             a JSON file path) overriding the named one. Default: None.
         quick_gelu (bool, optional): QuickGELU activations; None decides from
             ``pretrained`` (OpenAI weights need them). Default: None.
-        out_indices (Sequence[int]): 0-based blocks whose patch tokens are
-            returned (negative counts from the end). Default: (5, 7, 9, 11).
+        out_indices (Sequence[int], optional): 0-based blocks whose patch
+            tokens are returned (negative counts from the end); None with
+            ``first_tap``. Default: (5, 7, 9, 11).
+        first_tap (int, optional): Tap the contiguous range of blocks from
+            ``first_tap`` to the last (the paper's ``∏_{i=n}^{L}``, with
+            ``n = first_tap``, 0-based; negative counts from the end) instead
+            of ``out_indices``, which must then be None. Default: None.
         output_global (bool): Return ``(taps, global)`` for ZegOT (True), or
             only the tuple of taps, the feature maps any stock mmseg head
             takes (False), e.g. a closed-set baseline on the frozen CLIP.
@@ -90,7 +118,8 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
                  pretrained: Optional[str] = None,
                  model_cfg: Union[dict, str, None] = None,
                  quick_gelu: Optional[bool] = None,
-                 out_indices: Sequence[int] = (5, 7, 9, 11),
+                 out_indices: Optional[Sequence[int]] = (5, 7, 9, 11),
+                 first_tap: Optional[int] = None,
                  output_global: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         if init_cfg is not None:
@@ -113,6 +142,8 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
                 f"{pooler}; the global embedding needs the class token "
                 "(pool_type 'tok', attentional_pool False).")
         depth = len(visual.transformer.resblocks)
+        if first_tap is not None:
+            out_indices = contiguous_taps(first_tap, out_indices, depth)
         if not out_indices or any(
                 isinstance(i, bool) or not isinstance(i, int)
                 or not -depth <= i < depth for i in out_indices):

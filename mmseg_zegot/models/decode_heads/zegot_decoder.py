@@ -18,8 +18,16 @@ never receive a gradient in ZegCLIP (so that DDP runs with
   projections and FFN (whose outputs ZegCLIP discards) are not built;
 * keys of softmax attention carry no bias (a key bias adds the same value
   to every key of a query, which softmax cancels; its gradient is 0).
+
+With ``score_bias=True`` (ZegOT's main figure feeds the OT score matrix to
+the decoder; how is not public, so this is our choice) each layer's
+cross-attention logits of class query k over pixel m get ``g_l·S[b, k, m]``
+added, with ``S`` the OT score path's logits and ``g_l`` a learnable gain per
+layer, initialised to 1. The number of classes changes with the vocabulary,
+so the score enters as an attention bias, not as channels.
 """
 import math
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -62,14 +70,22 @@ class CrossAttentionLayer(nn.Module):
         self.norm2 = nn.LayerNorm(embed_dims)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, query: Tensor, memory: Tensor) -> Tensor:
-        """Args: query (B, K, C), memory (B, M, C). Returns (B, K, C)."""
+    def forward(self,
+                query: Tensor,
+                memory: Tensor,
+                attn_bias: Optional[Tensor] = None) -> Tensor:
+        """Args: query (B, K, C), memory (B, M, C), attn_bias (B, K, M),
+        added to every head's attention logits, or None. Returns (B, K, C).
+        """
         b, k, c = query.shape
         q = _split_heads(self.q_proj(query), self.num_heads)
         key = _split_heads(self.k_proj(memory), self.num_heads)
         v = _split_heads(self.v_proj(memory), self.num_heads)
+        if attn_bias is not None:
+            attn_bias = attn_bias.unsqueeze(1).to(q.dtype)  # B×1×K×M
         attn = F.scaled_dot_product_attention(
-            q, key, v, dropout_p=self.dropout if self.training else 0.0)
+            q, key, v, attn_mask=attn_bias,
+            dropout_p=self.dropout if self.training else 0.0)
         attn = attn.transpose(1, 2).reshape(b, k, c)
         query = self.norm1(query + self.drop(self.out_proj(attn)))
         return self.norm2(query + self.drop(self.ffn(query)))
@@ -110,6 +126,9 @@ class ZegOTTransformerDecoder(nn.Module):
         num_heads (int): H, must divide C. Defaults to 8.
         ffn_ratio (float): FFN hidden width / C. Defaults to 4.
         dropout (float): Dropout probability in [0, 1). Defaults to 0.1.
+        score_bias (bool): Take a per-class score map as an attention bias
+            of the layers before the last, scaled by a learnable gain per
+            layer (see the module docstring). Defaults to False.
     """
 
     def __init__(self,
@@ -117,7 +136,8 @@ class ZegOTTransformerDecoder(nn.Module):
                  num_layers: int = 3,
                  num_heads: int = 8,
                  ffn_ratio: float = 4,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1,
+                 score_bias: bool = False):
         super().__init__()
         if isinstance(num_layers, bool) or not isinstance(
                 num_layers, int) or num_layers < 1:
@@ -141,26 +161,41 @@ class ZegOTTransformerDecoder(nn.Module):
             CrossAttentionLayer(embed_dims, num_heads, ffn_ratio, dropout)
             for _ in range(num_layers - 1))
         self.scores = AttentionScores(embed_dims, num_heads)
+        self.score_gains = (nn.Parameter(torch.ones(num_layers - 1))
+                            if score_bias else None)
 
     def init_weights(self) -> None:
         """ZegCLIP's init: Linear trunc-normal (std 0.02) with zero bias,
-        LayerNorm weight 1 and bias 0."""
+        LayerNorm weight 1 and bias 0; score gains 1."""
         for m in self.modules():
             if isinstance(m, nn.Linear):
                 trunc_normal_init(m, std=0.02, bias=0.0)
             elif isinstance(m, nn.LayerNorm):
                 constant_init(m, val=1.0, bias=0.0)
+        if self.score_gains is not None:
+            nn.init.ones_(self.score_gains)
 
-    def forward(self, query: Tensor, memory: Tensor) -> Tensor:
+    def forward(self,
+                query: Tensor,
+                memory: Tensor,
+                score: Optional[Tensor] = None) -> Tensor:
         """Decode class queries against pixel tokens.
 
         Args:
             query (Tensor): Class queries, (B, K, C).
             memory (Tensor): Pixel tokens, (B, M, C).
+            score (Tensor, optional): Per-class scores of the pixels,
+                (B, K, M); required with ``score_bias``, else None.
 
         Returns:
             Tensor: Mask logits, (B, K, M).
         """
-        for layer in self.layers:
-            query = layer(query, memory)
+        if (score is None) != (self.score_gains is None):
+            raise ValueError(
+                'The decoder was built with score_bias='
+                f'{self.score_gains is not None} but called with '
+                f'{"no" if score is None else "a"} score map.')
+        for i, layer in enumerate(self.layers):
+            bias = None if score is None else self.score_gains[i] * score
+            query = layer(query, memory, bias)
         return self.scores(query, memory)

@@ -29,6 +29,8 @@ from .zegot_decoder import ZegOTTransformerDecoder
 PSEUDO_LABEL = -1
 #: Allowed values of ``text_alignment_init``.
 TEXT_ALIGNMENT_INITS = ('trunc_normal', 'identity')
+#: Allowed values of ``ensemble``: where the two paths are mixed.
+ENSEMBLE_SPACES = ('logits', 'probabilities')
 
 _DEFAULT_DECODER = dict(num_layers=3, num_heads=8, ffn_ratio=4, dropout=0.1)
 _DEFAULT_LOSS_DECODE = (
@@ -63,6 +65,35 @@ def log_prob_to_logit(log_prob: Tensor) -> Tensor:
     near_one = torch.log(-torch.expm1(x.clamp(min=log_half)))
     far = torch.log1p(-torch.exp(x.clamp(max=log_half)))
     return x - torch.where(x > log_half, near_one, far)
+
+
+def ensemble_probabilities(score_logits: Tensor,
+                           decoder_logits: Optional[Tensor], weight: float,
+                           space: str) -> Tensor:
+    """Class probabilities from the OT score path and the decoder.
+
+    ``space='logits'`` is OTSeg's ensemble (``decode_seg.py``, "Inference
+    with ensemble", and its transductive pseudo-labels): one sigmoid of the
+    mixed logits, ``p = σ(λ·decoder + (1 - λ)·S)``, with ``S = logit(P)``.
+    ``space='probabilities'`` averages the two paths' probabilities,
+    ``p = λ·σ(decoder) + (1 - λ)·σ(S)`` (an ablation).
+
+    Args:
+        score_logits (Tensor): ``logit(P)`` of the OT score path, any shape.
+        decoder_logits (Tensor, optional): The decoder's logits, same shape;
+            None for a decoder-free head.
+        weight (float): λ in [0, 1]; 0 (or no decoder) gives ``σ(S)``.
+        space (str): ``'logits'`` or ``'probabilities'``.
+
+    Returns:
+        Tensor: Probabilities, same shape, a new tensor.
+    """
+    if decoder_logits is None or weight == 0:
+        return score_logits.sigmoid()
+    if space == 'logits':
+        return torch.lerp(score_logits, decoder_logits, weight).sigmoid_()
+    return torch.lerp(score_logits.sigmoid(), decoder_logits.sigmoid(),
+                      weight)
 
 
 def _full_precision(device: torch.device):
@@ -123,11 +154,13 @@ class ZegOTHead(BaseDecodeHead):
        ``S*_l = sum_n M·N·T_l·S_l`` (B×K×h×w).
     4. Deep aggregation: ``log P = mean_l logsigmoid(S*_l)``.
     5. Decoder (optional): class queries ``mean_n q`` attend to
-       ``sum_l f_l``; mask logits B×K×h×w.
+       ``sum_l f_l`` (with ``score_to_decoder``, each class's attention is
+       biased by its OT score ``logit(P)``); mask logits B×K×h×w.
     6. Losses: the ``loss_decode`` modules on the decoder logits and the
        ``loss_ot`` modules on ``logit(P)``, both upsampled to the labels.
-    7. Inference: ``p = λ·σ(decoder logits) + (1 - λ)·P``, minus
-       ``seen_bias`` on the seen-class columns.
+    7. Inference: ``p = σ(λ·decoder logits + (1 - λ)·logit(P))`` (OTSeg's
+       ensemble; see :func:`ensemble_probabilities`), minus ``seen_bias`` on
+       the seen-class columns.
 
     ``forward`` returns a dict of B×K×h×w tensors (see :meth:`forward`).
 
@@ -173,6 +206,16 @@ class ZegOTHead(BaseDecodeHead):
             ``loss_dice_ot``).
         ensemble_weight (float): λ in [0, 1]; 0 without a decoder.
             Defaults to 0.5.
+        ensemble (str): Where the paths are mixed, for inference and
+            pseudo-labels: ``'logits'`` (OTSeg: one sigmoid of the mixed
+            logits) or ``'probabilities'`` (mean of the two sigmoids, an
+            ablation). Defaults to ``'logits'``.
+        score_to_decoder (bool): Feed the OT score to the decoder (the
+            paper's main figure): ``logit(P)`` of each class, times a
+            learnable gain per layer (initialised to 1), is added to that
+            class query's cross-attention logits in every decoder layer but
+            the last (whose attention scores are the mask logits). Needs a
+            decoder of at least 2 layers. Defaults to False.
         seen_bias (float): >= 0, subtracted from the seen-class
             probabilities at inference. Defaults to 0.1.
         ignore_index (int): Label ignored by the losses. Defaults to 255.
@@ -201,6 +244,8 @@ class ZegOTHead(BaseDecodeHead):
                  loss_decode: Union[dict, Sequence[dict]] = _DEFAULT_LOSS_DECODE,
                  loss_ot: Union[dict, Sequence[dict]] = _DEFAULT_LOSS_OT,
                  ensemble_weight: float = 0.5,
+                 ensemble: str = 'logits',
+                 score_to_decoder: bool = False,
                  seen_bias: float = 0.1,
                  ignore_index: int = 255,
                  unlabeled_index: Optional[int] = 254,
@@ -240,6 +285,12 @@ class ZegOTHead(BaseDecodeHead):
             raise ValueError(
                 f'text_alignment_init must be one of {TEXT_ALIGNMENT_INITS}, '
                 f'got {text_alignment_init!r}')
+        if ensemble not in ENSEMBLE_SPACES:
+            raise ValueError(f'ensemble must be one of {ENSEMBLE_SPACES}, '
+                             f'got {ensemble!r}')
+        if not isinstance(score_to_decoder, bool):
+            raise ValueError(
+                f'score_to_decoder must be a bool, got {score_to_decoder!r}')
         if ot_grad not in OT_GRAD_MODES:
             raise ValueError(
                 f'ot_grad must be one of {OT_GRAD_MODES}, got {ot_grad!r}')
@@ -312,15 +363,25 @@ class ZegOTHead(BaseDecodeHead):
                 raise ValueError(
                     f'decoder has unknown keys {sorted(unknown)}; allowed: '
                     f'{sorted(_DEFAULT_DECODER)}')
-            self.decoder = ZegOTTransformerDecoder(channels, **decoder)
+            self.decoder = ZegOTTransformerDecoder(
+                channels, score_bias=score_to_decoder, **decoder)
         else:
             self.decoder = None
             ensemble_weight = 0.0
+        if score_to_decoder and (self.decoder is None
+                                 or not self.decoder.layers):
+            raise ValueError(
+                'score_to_decoder=True feeds the OT score to the cross-'
+                'attention of the decoder layers before the last, so it '
+                'needs a decoder with num_layers >= 2; got decoder='
+                f'{decoder!r}.')
         self.use_ot = use_ot
         self.ot_epsilon = float(ot_epsilon)
         self.ot_iters = ot_iters
         self.ot_grad = ot_grad
         self.ensemble_weight = ensemble_weight
+        self.ensemble = ensemble
+        self.score_to_decoder = score_to_decoder
         self.seen_bias = seen_bias
         self.unlabeled_index = unlabeled_index
         # Class bookkeeping set by the segmentor; never in a checkpoint.
@@ -497,11 +558,14 @@ class ZegOTHead(BaseDecodeHead):
                                       text_embed.float())
             log_prob = F.logsigmoid(self.refined_score(feats,
                                                        queries)).mean(dim=0)
+            score_logits = log_prob_to_logit(log_prob)  # B×K×M
         k = queries.size(1)
-        out = {'score_logits': log_prob_to_logit(log_prob).view(b, k, h, w)}
+        out = {'score_logits': score_logits.view(b, k, h, w)}
         if self.decoder is not None:
             memory = feats.sum(dim=0)
-            logits = self.decoder(queries.mean(dim=2), memory)
+            logits = self.decoder(
+                queries.mean(dim=2), memory,
+                score_logits if self.score_to_decoder else None)
             out['decoder_logits'] = logits.view(b, k, h, w)
         return out
 
@@ -509,12 +573,11 @@ class ZegOTHead(BaseDecodeHead):
     # Training
     # ------------------------------------------------------------------
     def _probabilities(self, logits: Dict[str, Tensor]) -> Tensor:
-        """``λ·σ(decoder logits) + (1 - λ)·P`` for same-sized logits."""
-        prob = logits['score_logits'].sigmoid()
-        if self.decoder is not None and self.ensemble_weight > 0:
-            lam = self.ensemble_weight
-            prob = lam * logits['decoder_logits'].sigmoid() + (1 - lam) * prob
-        return prob
+        """The ensemble's probabilities (:func:`ensemble_probabilities`) of
+        same-sized logits."""
+        return ensemble_probabilities(logits['score_logits'],
+                                      logits.get('decoder_logits'),
+                                      self.ensemble_weight, self.ensemble)
 
     def map_labels(self, gt: Tensor, num_columns: int) -> Tensor:
         """Dataset labels -> training columns through ``label_map``.
@@ -568,8 +631,9 @@ class ZegOTHead(BaseDecodeHead):
         """Replace :data:`PSEUDO_LABEL` pixels by the model's own guess.
 
         The guess is the argmax, over the columns of ``pseudo_label_mask``
-        (the unseen classes), of the detached inference probabilities
-        ``λ·σ(decoder) + (1 - λ)·P`` (ZegCLIP / OTSeg self-training).
+        (the unseen classes), of the detached inference probabilities, the
+        same ensemble as at inference (OTSeg's self-training:
+        ``σ(0.5·score + 0.5·decoder)``).
         Without ``pseudo_label_mask`` such pixels are ignored.
 
         Args:
@@ -623,15 +687,15 @@ class ZegOTHead(BaseDecodeHead):
             for loss in modules:
                 losses[loss.loss_name] = loss(
                     pred, labels, ignore_index=self.ignore_index)
-        losses['acc_seg'] = self._accuracy(self._probabilities(logits),
-                                           labels)
+        losses['acc_seg'] = self._accuracy(logits, labels)
         return losses
 
     @torch.no_grad()
-    def _accuracy(self, prob: Tensor, labels: Tensor) -> Tensor:
-        """Pixel accuracy (%) of the argmax over valid pixels; 0 if none."""
+    def _accuracy(self, logits: Dict[str, Tensor], labels: Tensor) -> Tensor:
+        """Pixel accuracy (%) of the ensemble's argmax over valid pixels; 0
+        if none."""
         valid = labels != self.ignore_index
-        correct = (prob.argmax(dim=1) == labels) & valid
+        correct = (self._probabilities(logits).argmax(dim=1) == labels) & valid
         return correct.sum().float() * 100.0 / valid.sum().clamp(min=1)
 
     # ------------------------------------------------------------------
@@ -642,8 +706,9 @@ class ZegOTHead(BaseDecodeHead):
         """Calibrated class scores at the input size.
 
         Both logit maps are upsampled (as mmseg's ``predict_by_feat`` does)
-        before ``p = λ·σ(decoder) + (1 - λ)·P``; then ``seen_bias`` is
-        subtracted from the seen columns (:meth:`set_seen_mask`).
+        before the ensemble (:func:`ensemble_probabilities`); then
+        ``seen_bias`` is subtracted from the seen columns
+        (:meth:`set_seen_mask`), OTSeg's ``semantic_inference``.
 
         Args:
             seg_logits (dict[str, Tensor]): The output of :meth:`forward`.
@@ -661,20 +726,12 @@ class ZegOTHead(BaseDecodeHead):
             size = meta['pad_shape'][:2]
         else:
             size = meta['img_shape']
-        # Each (B, K, H, W) map is allocated once: the sigmoids run in place
-        # on the fresh upsampled maps, and the ensemble's output (a new map
-        # that autograd does not keep) takes the calibration in place.
-        prob = {
+        logits = {
             key: resize(value.float(), size=size, mode='bilinear',
-                        align_corners=self.align_corners).sigmoid_()
+                        align_corners=self.align_corners)
             for key, value in seg_logits.items()
         }
-        ensemble = self.decoder is not None and self.ensemble_weight > 0
-        if ensemble:
-            prob = torch.lerp(prob['score_logits'], prob['decoder_logits'],
-                              self.ensemble_weight)
-        else:
-            prob = prob['score_logits']
+        prob = self._probabilities(logits)
         if self.seen_mask is not None and self.seen_bias > 0:
             if self.seen_mask.numel() != prob.size(1):
                 raise ValueError(
@@ -683,5 +740,7 @@ class ZegOTHead(BaseDecodeHead):
                     'with the test vocabulary (all classes).')
             seen = self.seen_mask.to(prob.device)
             bias = self.seen_bias * seen[None, :, None, None].to(prob.dtype)
-            prob = prob.sub_(bias) if ensemble else prob - bias
+            # In place when no graph is built (testing): the map is new and
+            # (B, K, H, W) is the largest tensor of inference.
+            prob = prob - bias if torch.is_grad_enabled() else prob.sub_(bias)
         return prob

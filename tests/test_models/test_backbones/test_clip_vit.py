@@ -252,6 +252,34 @@ def test_out_indices_validation(tiny_clip_cfg, out_indices):
         make_backbone(tiny_clip_cfg, out_indices=out_indices)
 
 
+@pytest.mark.parametrize('first_tap, blocks', [(0, (0, 1)), (1, (1, )),
+                                               (-1, (1, ))])
+def test_first_tap_taps_the_contiguous_last_blocks(tiny_clip_cfg, clip_file,
+                                                   first_tap, blocks):
+    """The paper's range from layer n to L: the same taps and global
+    embedding as listing those blocks in out_indices."""
+    path, _ = clip_file
+    ranged = loaded_backbone(tiny_clip_cfg, path, out_indices=None,
+                             first_tap=first_tap)
+    listed = loaded_backbone(tiny_clip_cfg, path, out_indices=blocks)
+    assert ranged.out_indices == blocks
+    x = torch.randn(2, 3, 32, 32)
+    (taps, global_embed), (expected, expected_global) = ranged(x), listed(x)
+    assert torch.equal(global_embed, expected_global)
+    assert len(taps) == len(blocks)
+    for tap, want in zip(taps, expected):
+        assert torch.equal(tap, want)
+
+
+def test_first_tap_validation(tiny_clip_cfg):
+    with pytest.raises(ValueError, match='either `out_indices`.*first_tap.*'
+                       r'out_indices=None'):
+        make_backbone(tiny_clip_cfg, first_tap=0)  # out_indices (0, 1) set
+    for bad in (2, -3, 1.0, True):
+        with pytest.raises(ValueError, match=r'`first_tap`.*\[0, 2\)'):
+            make_backbone(tiny_clip_cfg, out_indices=None, first_tap=bad)
+
+
 @pytest.mark.parametrize('change', [dict(pool_type='avg'),
                                     dict(attentional_pool=True)])
 def test_unsupported_pooling(tiny_clip_cfg, change):

@@ -101,13 +101,19 @@ def test_predict_shape_and_probabilities():
     inputs = make_inputs()
     pred = head.predict(inputs, metas(), None)
     assert pred.shape == (B, K, SIZE, SIZE)
-    # p = 0.5 σ(decoder) + 0.5 P, both upsampled logits
+    # OTSeg: p = σ(0.5 decoder + 0.5 logit(P)), both upsampled logits
     out = head.forward(inputs)
     up = {k: F.interpolate(v, size=(SIZE, SIZE), mode='bilinear',
                            align_corners=False) for k, v in out.items()}
+    expected = (0.5 * up['decoder_logits'] + 0.5 * up['score_logits'])
+    torch.testing.assert_close(pred, expected.sigmoid())
+    # the ablation averages the probabilities
+    head.ensemble = 'probabilities'
     expected = (0.5 * up['decoder_logits'].sigmoid()
                 + 0.5 * up['score_logits'].sigmoid())
-    torch.testing.assert_close(pred, expected)
+    mixed = head.predict(inputs, metas(), None)
+    torch.testing.assert_close(mixed, expected)
+    assert (mixed - pred).abs().max() > 1e-3
     # slide inference passes img_shape as a torch.Size
     slide = [dict(img_shape=torch.Size((24, 16)), pad_shape=(SIZE, SIZE))]
     assert head.predict(inputs, slide * B, None).shape == (B, K, 24, 16)
@@ -219,16 +225,56 @@ def test_frozen_dlfa_has_no_trainable_parameters():
     assert all(p.requires_grad for p in head.text_align.parameters())
 
 
-def test_loss_finite_with_all_ignored_labels():
-    head = make_head()
+@pytest.mark.parametrize('negative', [True, False])
+def test_loss_finite_with_all_ignored_labels(negative):
+    losses = [
+        dict(type=kind, loss_name=f'loss_{name}', ignored_as_negative=negative)
+        for kind, name in (('ZegOTFocalLoss', 'focal'),
+                           ('ZegOTDiceLoss', 'dice'))
+    ]
+    head = make_head(loss_decode=losses, loss_ot=[
+        dict(cfg, loss_name=cfg['loss_name'] + '_ot') for cfg in losses])
     inputs = make_inputs()
     labels = torch.full((B, SIZE, SIZE), 255)
     losses = head.loss(inputs, make_samples(labels), None)
     total = sum(v for k, v in losses.items() if k.startswith('loss_'))
-    assert total.item() == 0.0 and total.requires_grad
+    # the reference: every pixel a negative (focal only: no class present)
+    assert (total.item() > 0) == negative and total.requires_grad
+    assert losses['loss_dice'].item() == 0.0
     assert losses['acc_seg'].item() == 0.0
     total.backward()
     assert all(torch.isfinite(p.grad).all() for p in head.parameters())
+
+
+@pytest.mark.parametrize('negative', [True, False])
+def test_inductive_unseen_pixel_pushes_every_seen_column_down(negative):
+    """Inductive training: an unseen-class pixel is mapped to 255, and the
+    reference losses push every seen column down there, on both paths (the
+    ablation leaves it out)."""
+    losses = [
+        dict(type=kind, loss_name=f'loss_{name}', ignored_as_negative=negative)
+        for kind, name in (('ZegOTFocalLoss', 'focal'),
+                           ('ZegOTDiceLoss', 'dice'))
+    ]
+    head = make_head(loss_decode=losses, loss_ot=[
+        dict(cfg, loss_name=cfg['loss_name'] + '_ot') for cfg in losses])
+    # dataset classes 0..4; 1 and 3 unseen; seen columns 0, 1, 2
+    head.set_label_map(torch.tensor([0, 255, 1, 255, 2]))
+    labels = random_labels(k=5, seed=3)
+    labels[:, 10:14, 10:14] = 3  # unseen pixels
+    gen = torch.Generator().manual_seed(5)
+    logits = {key: torch.randn(B, 3, SIZE, SIZE, generator=gen,
+                               requires_grad=True)
+              for key in ('score_logits', 'decoder_logits')}
+    out = head.loss_by_feat(logits, make_samples(labels))
+    sum(v for k, v in out.items() if k.startswith('loss_')).backward()
+    unseen = (labels == 3).unsqueeze(1).expand(-1, 3, -1, -1)
+    for key, value in logits.items():
+        grad = value.grad[unseen]
+        if negative:
+            assert (grad > 0).all(), key  # gradient descent lowers them
+        else:
+            assert torch.equal(grad, torch.zeros_like(grad)), key
 
 
 def test_label_map_ignores_unseen_pixels():
@@ -285,6 +331,25 @@ def test_label_map_rejects_columns_outside_vocabulary():
         head.set_label_map(torch.tensor([0, PSEUDO_LABEL]))
 
 
+@pytest.mark.parametrize('ensemble, winner', [('logits', 1),
+                                              ('probabilities', 3)])
+def test_pseudo_labels_come_from_the_inference_ensemble(ensemble, winner):
+    """OTSeg's pseudo-labels: argmax over unseen columns of
+    σ(0.5 score + 0.5 decoder); averaging the sigmoids can pick another."""
+    head = make_head(ensemble=ensemble)
+    head.set_label_map(torch.tensor([0, PSEUDO_LABEL, 2, PSEUDO_LABEL]),
+                       pseudo_label_mask=torch.tensor([False, True, False,
+                                                       True]))
+    labels = head.map_labels(torch.tensor([[[1]]]), num_columns=4)
+    score = torch.full((1, 4, 1, 1), -5.0)
+    decoder = score.clone()
+    score[0, 1], decoder[0, 1] = 6.0, -3.0  # σ(1.5) = 0.82; mean σ 0.52
+    score[0, 3], decoder[0, 3] = 0.6, 0.6  # σ(0.6) = 0.65 either way
+    out = head.assign_pseudo_labels(
+        labels, {'score_logits': score, 'decoder_logits': decoder})
+    assert out.tolist() == [[[winner]]]
+
+
 def test_pseudo_labels_take_the_best_unseen_column():
     head = make_head(decoder=None)
     head.set_label_map(torch.tensor([0, PSEUDO_LABEL, 2, PSEUDO_LABEL]),
@@ -325,6 +390,8 @@ def test_log_prob_to_logit_is_stable():
     (dict(ot_iters=0), 'ot_iters'),
     (dict(ot_iters=2.5), 'ot_iters'),
     (dict(ensemble_weight=1.5), 'ensemble_weight'),
+    (dict(ensemble='mean'), 'ensemble'),
+    (dict(score_to_decoder=1), 'score_to_decoder'),
     (dict(seen_bias=-0.1), 'seen_bias'),
     (dict(dlfa_projection='fixed'), 'dlfa_projection'),
     (dict(text_alignment_init='zeros'), 'text_alignment_init'),
@@ -402,3 +469,39 @@ def test_default_text_alignment_init_is_zegclip_trunc_normal():
     weight = head.text_align.weight
     assert 0.017 < weight.std() < 0.023  # std 0.02 (2C x C = 2048 samples)
     assert torch.count_nonzero(head.text_align.bias) == 0
+
+
+def test_score_to_decoder_changes_only_the_decoder():
+    """S* into the decoder: the score path is unchanged, the decoder logits
+    change, the only new parameters are the per-layer gains (which get a
+    gradient), and with zero gains the decoder is the plain one."""
+    torch.manual_seed(0)
+    plain = make_head()
+    torch.manual_seed(0)
+    fed = make_head(score_to_decoder=True)
+    extra = set(dict(fed.named_parameters())) - set(
+        dict(plain.named_parameters()))
+    assert extra == {'decoder.score_gains'}
+    assert torch.equal(fed.decoder.score_gains, torch.ones(2))
+    fed.load_state_dict(plain.state_dict(), strict=False)
+    plain.eval()
+    fed.eval()
+    inputs = make_inputs()
+    a, b = plain.forward(inputs), fed.forward(inputs)
+    assert torch.equal(a['score_logits'], b['score_logits'])
+    change = (a['decoder_logits'] - b['decoder_logits']).abs().max()
+    assert change > 1e-3 * a['decoder_logits'].abs().max()
+    with torch.no_grad():
+        fed.decoder.score_gains.zero_()
+    torch.testing.assert_close(fed.forward(inputs)['decoder_logits'],
+                               a['decoder_logits'])
+    fed.train()
+    losses = fed.loss(inputs, make_samples(random_labels()), None)
+    losses['loss_focal'].backward()
+    assert fed.decoder.score_gains.grad.abs().min() > 0
+
+
+@pytest.mark.parametrize('decoder', [None, dict(num_layers=1)])
+def test_score_to_decoder_needs_decoder_layers(decoder):
+    with pytest.raises(ValueError, match='score_to_decoder.*num_layers >= 2'):
+        make_head(score_to_decoder=True, decoder=decoder)

@@ -64,12 +64,13 @@ def test_calibrated_prediction_matches_the_formula(tiny_clip_cfg, decoder):
     feats = model.extract_feat(inputs)
     logits = head.forward([inputs, feats, text])
     up = {key: torch.nn.functional.interpolate(
-        value, size=(32, 32), mode='bilinear', align_corners=False).sigmoid()
+        value, size=(32, 32), mode='bilinear', align_corners=False)
         for key, value in logits.items()}
     lam = 0.5 if decoder else 0.0
     expected = (1 - lam) * up['score_logits']
     if decoder:
         expected = expected + lam * up['decoder_logits']
+    expected = expected.sigmoid()  # OTSeg: one sigmoid of the mixed logits
     seen = torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0])[None, :, None, None]
     expected = expected - head.seen_bias * seen
     # With autograd (out of place where autograd needs it) and without.
