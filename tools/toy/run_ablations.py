@@ -15,7 +15,15 @@ their change from the full model (medians over the training seeds):
 * N = 1 prompt instead of 4;
 * ``ot_grad='unrolled'`` instead of ``'detach'``;
 * frozen DLFA projections (CLIP's ``ln_post``/``proj``) instead of learned;
-* no decoder (score path only).
+* no decoder (score path only);
+* label-255 pixels left out of the losses instead of negatives of every
+  class (``ignored_as_negative=False`` on all four losses);
+* the probability ensemble (``ensemble='probabilities'``) instead of OTSeg's
+  logit-space one, for inference and pseudo-labels;
+* contiguous taps: the last half of the blocks (``first_tap = depth // 2``,
+  the paper's ∏ from layer n to L with n fixed by that rule; the default
+  taps of the 6-layer toy ViT, 2..5, are already contiguous);
+* the OT score fed to the decoder (``score_to_decoder=True``).
 
 A Markdown version of the table is written to ``<work-dir>/ablations.md``.
 """
@@ -44,6 +52,14 @@ VARIANTS = (
     ("ot_grad='unrolled'", ['model.decode_head.ot_grad=unrolled']),
     ('frozen DLFA projections', ['model.decode_head.dlfa_projection=frozen']),
     ('no decoder', ['model.decode_head.decoder=None']),
+    ('label 255 left out of the losses', [
+        f'model.decode_head.{path}.{i}.ignored_as_negative=False'
+        for path in ('loss_decode', 'loss_ot') for i in (0, 1)
+    ]),
+    ('probability ensemble', ['model.decode_head.ensemble=probabilities']),
+    ('contiguous taps 3..5', ['model.image_encoder.out_indices=None',
+                              'model.image_encoder.first_tap=3']),
+    ('S* into the decoder', ['model.decode_head.score_to_decoder=True']),
 )
 KEYS = ('mIoU.seen', 'mIoU.unseen', 'hIoU')
 
