@@ -15,3 +15,6 @@ model = dict(
     # Slide crop 512, stride 426: ZegCLIP's and OTSeg's
     # configs/coco/vpt_seg_zero_vit-b_512x512_80k_12_100_multi.py (`test_cfg`).
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(426, 426)))
+# Keep the half-way checkpoint, which zegot_vitb16_coco-stuff_transductive.py
+# loads, whatever `max_keep_ckpts` deletes (spec §10).
+default_hooks = dict(checkpoint=dict(keep_iters=[40000]))

@@ -15,3 +15,6 @@ model = dict(
     # Slide crop 480, stride 80: OTSeg's configs/context/vpt_context_vpt.py
     # (`test_cfg`; ZegCLIP publishes no Context-59 config).
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(80, 80)))
+# Keep the half-way checkpoint, which zegot_vitb16_context59_transductive.py
+# loads, whatever `max_keep_ckpts` deletes (spec §10).
+default_hooks = dict(checkpoint=dict(keep_iters=[20000]))
