@@ -91,6 +91,9 @@ def make_layout_dataset(root, layout: str = 'voc', num_train: int = 6,
 
     Args:
         layout (str): A key of :data:`LAYOUTS`.
+        size (tuple[int, int] | list[tuple[int, int]]): The (height, width)
+            of every image, or a list: the training images take its sizes in
+            turn, and so do the validation images.
         classes (Sequence[int], optional): Class indices (0-based, dataset
             order) to draw from; all by default.
 
@@ -105,7 +108,7 @@ def make_layout_dataset(root, layout: str = 'voc', num_train: int = 6,
     spec = LAYOUTS[layout]
     rng = np.random.default_rng(seed)
     root = Path(root)
-    height, width = size
+    sizes = [size] if isinstance(size, tuple) else list(size)
     colours = rng.integers(0, 256, size=(spec['num_classes'], 3))
     classes = list(range(spec['num_classes'])) if classes is None else list(
         classes)
@@ -114,6 +117,8 @@ def make_layout_dataset(root, layout: str = 'voc', num_train: int = 6,
     for index in range(num_train + num_val):
         split = 'train' if index < num_train else 'val'
         name = f'2007_{index:06d}'
+        height, width = sizes[(index if split == 'train' else index -
+                               num_train) % len(sizes)]
         image = np.full((height, width, 3), 128, np.uint8)
         label = np.full((height, width), 0 if offset else 255, np.uint8)
         for _ in range(int(rng.integers(1, 4))):

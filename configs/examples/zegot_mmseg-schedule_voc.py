@@ -12,7 +12,8 @@ crop_size = (512, 512)
 model = dict(
     zero_shot_split='voc',
     data_preprocessor=dict(size=crop_size),
-    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(341, 341)))
+    # As configs/zegot/zegot_vitb16_voc.py (ZegCLIP's and OTSeg's VOC).
+    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(426, 426)))
 # The frozen CLIP stays frozen under any optimizer; only the prompts, DLFA
 # projections, text alignment and decoder train.
 optim_wrapper = dict(

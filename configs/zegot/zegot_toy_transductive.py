@@ -18,4 +18,10 @@ param_scheduler = [
          end=max_iters),
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-default_hooks = dict(checkpoint=dict(interval=max_iters))
+default_hooks = dict(
+    checkpoint=dict(interval=max_iters),
+    # A missing `load_from` stops the run at start-up, naming its source.
+    load_from_check=dict(
+        type='ZegOTLoadFromCheckHook',
+        source_config='configs/zegot/zegot_toy.py',
+        source_iter=2000))

@@ -6,8 +6,9 @@
 _base_ = ['./zegot_vitb16_coco-stuff.py']
 model = dict(
     zero_shot_split='context59',
-    decode_head=dict(seen_bias=0.0),
-    test_cfg=dict(crop_size=(480, 480), stride=(320, 320)))
+    decode_head=dict(seen_bias=0.0))
+# Slide inference as the COCO-Stuff model's own, 512/426: ZegCLIP's and
+# OTSeg's configs/cross_dataset/coco-to-context.py (`test_cfg`).
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(520, 520), keep_ratio=True),

@@ -8,6 +8,8 @@ model = dict(
     zero_shot_split='voc',
     # COCO's seen classes are not VOC's: no seen-class calibration.
     decode_head=dict(seen_bias=0.0))
+# Slide inference as the COCO-Stuff model's own, 512/426: ZegCLIP's
+# configs/cross_dataset/coco-to-voc.py (`test_cfg`; OTSeg's uses stride 380).
 val_dataloader = dict(
     dataset=dict(
         _delete_=True,

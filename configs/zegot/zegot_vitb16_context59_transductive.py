@@ -2,6 +2,12 @@
 # inductive checkpoint, 20k iterations of self-training on unseen pixels.
 _base_ = ['./zegot_vitb16_context59.py']
 load_from = 'work_dirs/zegot_vitb16_context59/iter_20000.pth'
+default_hooks = dict(
+    # A missing `load_from` stops the run at start-up, naming its source.
+    load_from_check=dict(
+        type='ZegOTLoadFromCheckHook',
+        source_config='configs/zegot/zegot_vitb16_context59.py',
+        source_iter=20000))
 model = dict(setting='transductive', decode_head=dict(seen_bias=0.0))
 max_iters = 20000
 param_scheduler = [

@@ -12,4 +12,5 @@ param_scheduler = [
          end=max_iters),
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=8000)
-default_hooks = dict(checkpoint=dict(interval=8000))
+# The half-way checkpoint kept is that of step 10k: iteration 40k.
+default_hooks = dict(checkpoint=dict(interval=8000, keep_iters=[40000]))

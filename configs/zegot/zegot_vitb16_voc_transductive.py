@@ -4,6 +4,12 @@
 # half-way (10k) inductive checkpoint and trains 10k more iterations.
 _base_ = ['./zegot_vitb16_voc.py']
 load_from = 'work_dirs/zegot_vitb16_voc/iter_10000.pth'
+default_hooks = dict(
+    # A missing `load_from` stops the run at start-up, naming its source.
+    load_from_check=dict(
+        type='ZegOTLoadFromCheckHook',
+        source_config='configs/zegot/zegot_vitb16_voc.py',
+        source_iter=10000))
 model = dict(setting='transductive', decode_head=dict(seen_bias=0.0))
 max_iters = 10000
 param_scheduler = [

@@ -98,6 +98,30 @@ def test_transductive_and_fully_configs(config):
         start = 2 * half if '_toy' in config else half
         assert cfg.load_from.endswith(f'iter_{start}.pth')
         assert cfg.train_cfg.max_iters == half
+        check = cfg.default_hooks.load_from_check
+        assert check.type == 'ZegOTLoadFromCheckHook'
+        assert (check.source_config, check.source_iter) == (
+            config.replace('_transductive', ''), start)
+
+
+@pytest.mark.parametrize('config', [
+    c for c in CONFIGS if c.endswith('_transductive.py')
+])
+def test_the_source_run_keeps_the_checkpoint_load_from_names(config):
+    """The run of ``source_config`` writes ``load_from`` (same work folder,
+    same iteration) and keeps it to the end: it is the final checkpoint, or
+    one of its checkpoint hook's ``keep_iters`` (``max_keep_ckpts`` deletes
+    every other one)."""
+    cfg = load_config(str(REPO / config))
+    check = cfg.default_hooks.load_from_check
+    source = load_config(str(REPO / check.source_config))
+    stem = Path(check.source_config).stem
+    assert cfg.load_from == f'work_dirs/{stem}/iter_{check.source_iter}.pth'
+    hook = source.default_hooks.checkpoint
+    assert hook.type == 'ZegOTCheckpointHook' and not hook.by_epoch
+    final = source.train_cfg.max_iters
+    assert (check.source_iter in hook.get('keep_iters', ())
+            or (check.source_iter == final and final % hook.interval == 0))
 
 
 def test_single_gpu_config_keeps_effective_batch():

@@ -23,7 +23,6 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmseg.registry import DATASETS, MODELS
-from mmseg.structures import SegDataSample
 from PIL import Image
 
 from mmseg_zegot.datasets import get_split
@@ -252,15 +251,6 @@ CASES = [
          lambda c: c.zegot(data_preprocessor=dict(size=(36, 36))),
          r'`model\.data_preprocessor\.size`=\(36, 36\) is not a multiple of '
          r"the patch size 8×8 .*model_name='tiny'.*use e\.g\. \(40, 40\)"),
-    Case('test pad divisor not a multiple of the patch size',
-         lambda c: c.zegot(data_preprocessor=dict(
-             test_cfg=dict(size_divisor=12))),
-         r'`model\.data_preprocessor\.test_cfg\.size_divisor`=12 .*'
-         r'use e\.g\. 24'),
-    Case('slide crop not a multiple of the patch size',
-         lambda c: c.zegot(test_cfg=dict(mode='slide', crop_size=(30, 30),
-                                         stride=(20, 20))),
-         r'`model\.test_cfg\.crop_size`=\(30, 30\) .*use e\.g\. \(32, 32\)'),
     # N and L (ZegOTPromptTextEncoder).
     Case('num_prompts (N) not an integer',
          lambda c: c.zegot(text_encoder=dict(num_prompts=2.5)),
@@ -307,9 +297,6 @@ COVERED_ELSEWHERE = [
     ('ZegOT head num_classes is not the number of class_names',
      'tests/test_models/test_segmentors/test_zegot_segmentor.py::'
      'test_invalid_config_raises_naming_the_key'),
-    ('input not a multiple of the patch size (forward)',
-     'tests/test_models/test_backbones/test_clip_vit.py::'
-     'test_input_size_must_be_a_multiple_of_the_patch'),
     ('out_indices beyond the ViT depth',
      'tests/test_models/test_backbones/test_clip_vit.py::'
      'test_out_indices_validation'),
@@ -390,24 +377,6 @@ def test_unreadable_label_file_is_left_to_the_dataset(ctx, log_messages):
     Path(dataset.get_data_info(0)['seg_map_path']).write_bytes(b'not a png')
     check_label_files(TRAIN, dataset, num_files=8, ignore_index=255)
     assert any('could not read the label file' in m for m in log_messages)
-
-
-def test_padding_test_images_fixes_whole_inference(ctx):
-    """The fix the image encoder's message suggests for whole-image
-    inference works: a 36×36 image padded to 40×40 gives a 36×36 map."""
-    model = ctx.zegot(data_preprocessor=dict(test_cfg=dict(size_divisor=8)))
-    model.eval()
-    with pytest.raises(ValueError, match=r'test_cfg=dict\(size_divisor=8\)'):
-        model.image_encoder(torch.zeros(1, 3, 36, 36))
-    sample = SegDataSample(metainfo=dict(ori_shape=(36, 36),
-                                         img_shape=(36, 36)))
-    data = model.data_preprocessor(dict(
-        inputs=[torch.zeros(3, 36, 36, dtype=torch.uint8)],
-        data_samples=[sample]), False)
-    assert tuple(data['inputs'].shape[-2:]) == (40, 40)
-    with torch.no_grad():
-        result = model.predict(data['inputs'], data['data_samples'])
-    assert tuple(result[0].pred_sem_seg.shape) == (36, 36)
 
 
 def test_start_up_check_runs_in_the_runner(ctx, tmp_path):

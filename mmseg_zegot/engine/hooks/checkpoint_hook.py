@@ -4,7 +4,7 @@ import os
 import os.path as osp
 import signal
 import threading
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import torch
 from mmengine.dist import all_reduce, get_world_size, is_main_process
@@ -42,6 +42,10 @@ class ZegOTCheckpointHook(CheckpointHook):
       new one is on disk (MMEngine deletes it first).
     - Temporary files of saves killed in an earlier run are deleted when
       training starts.
+    - ``keep_iters``: checkpoints saved at these iterations (also off the
+      ``interval``) and never deleted, on top of the ``max_keep_ckpts``
+      most recent ones. The inductive configs keep their half-way
+      checkpoint this way, which the transductive configs load.
     - ``save_on_sigterm``: a SIGTERM (what schedulers send before they stop
       a job) lets the current iteration (and a validation it triggers)
       finish, saves a checkpoint and ends the process with exit code 143;
@@ -53,11 +57,27 @@ class ZegOTCheckpointHook(CheckpointHook):
     Args:
         save_on_sigterm (bool): Install the SIGTERM handler while training.
             Defaults to True.
+        keep_iters (Sequence[int]): Iterations whose checkpoints are saved
+            and kept whatever ``max_keep_ckpts`` says. Iteration-based
+            training only. Defaults to ().
         **kwargs: As for ``CheckpointHook``.
     """
 
-    def __init__(self, save_on_sigterm: bool = True, **kwargs) -> None:
+    def __init__(self,
+                 save_on_sigterm: bool = True,
+                 keep_iters: Sequence[int] = (),
+                 **kwargs) -> None:
         super().__init__(**kwargs)
+        if any(isinstance(i, bool) or not isinstance(i, int) or i < 1
+               for i in keep_iters):
+            raise ValueError(
+                '`default_hooks.checkpoint.keep_iters` must be iteration '
+                f'numbers >= 1, got {keep_iters!r}.')
+        if keep_iters and self.by_epoch:
+            raise ValueError(
+                '`default_hooks.checkpoint.keep_iters` needs iteration-based '
+                'checkpoints: set `by_epoch=False` or drop `keep_iters`.')
+        self.keep_iters = frozenset(keep_iters)
         self.save_on_sigterm = save_on_sigterm
         self._signal: Optional[int] = None
         self._previous_handler = None
@@ -89,18 +109,17 @@ class ZegOTCheckpointHook(CheckpointHook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs=None) -> None:
-        """Save as ``CheckpointHook`` does; after a SIGTERM, save (unless this
-        iteration was just saved) and end the process. A SIGTERM during the
-        last iteration lets training end normally."""
+        """Save as ``CheckpointHook`` does, and at the ``keep_iters``; after a
+        SIGTERM, save (unless this iteration was just saved) and end the
+        process. A SIGTERM during the last iteration lets training end
+        normally."""
         super().after_train_iter(runner, batch_idx, data_batch, outputs)
+        step = runner.iter + 1
+        if step in self.keep_iters:
+            self._save_once(runner, step)
         if not self._stop_requested() or self.is_last_train_iter(runner):
             return
-        step = runner.iter + 1
-        path = self.file_backend.join_path(self.out_dir,
-                                           self.filename_tmpl.format(step))
-        if self.last_ckpt != path:
-            runner.logger.info(f'Saving checkpoint at {step} iterations')
-            self._save_checkpoint(runner)
+        self._save_once(runner, step)
         exit_code = 128 + signal.SIGTERM
         runner.logger.warning(
             f'Received SIGTERM: stopped after iteration {step} and saved '
@@ -108,6 +127,15 @@ class ZegOTCheckpointHook(CheckpointHook):
             f'--resume --work-dir {runner.work_dir}`. Exiting with code '
             f'{exit_code}.')
         raise SystemExit(exit_code)
+
+    def _save_once(self, runner, step: int) -> None:
+        """Save the checkpoint of iteration ``step`` unless it was just
+        saved."""
+        path = self.file_backend.join_path(self.out_dir,
+                                           self.filename_tmpl.format(step))
+        if self.last_ckpt != path:
+            runner.logger.info(f'Saving checkpoint at {step} iterations')
+            self._save_checkpoint(runner)
 
     def _stop_requested(self) -> bool:
         """Whether any process received SIGTERM (all processes stop at the
@@ -133,10 +161,12 @@ class ZegOTCheckpointHook(CheckpointHook):
 
         Same bookkeeping as ``CheckpointHook._save_checkpoint_with_step``
         (``keep_ckpt_ids`` and ``last_ckpt`` in the message hub), in an order
-        that never leaves the work folder without a complete checkpoint.
+        that never leaves the work folder without a complete checkpoint. The
+        checkpoints of ``keep_iters`` stay out of ``keep_ckpt_ids``, so they
+        are never deleted.
         """
         outdated = None
-        if self.max_keep_ckpts > 0 and not (
+        if self.max_keep_ckpts > 0 and step not in self.keep_iters and not (
                 self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
             if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
                 outdated = self.keep_ckpt_ids.popleft()

@@ -1,10 +1,9 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 """The frozen open_clip ViT image encoder with DLFA feature taps.
 
-Shapes: B batch, D ViT width, C joint CLIP width, H×W input, h×w = H/p × W/p
-patch grid (p the patch size), M = h·w patch tokens.
+Shapes: B batch, D ViT width, C joint CLIP width, H×W input, h×w =
+⌈H/p⌉ × ⌈W/p⌉ patch grid (p the patch size), M = h·w patch tokens.
 """
-import math
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -79,9 +78,14 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
     Through Optimal Transport of Text Prompts", arXiv 2301.12171): CLIP stays
     entirely frozen; the patch tokens of intermediate layers feed Deep Local
     Feature Alignment and the projected class token is the global image
-    embedding. Inputs of any size that is a multiple of the patch size are
-    accepted: the positional embeddings are interpolated from the
-    pretraining grid at forward time.
+    embedding. Inputs of any size are accepted: the positional embeddings
+    are interpolated from the pretraining grid at forward time, and an input
+    whose sides are not multiples of the patch size is first padded at the
+    bottom and right to the next multiples (with zeros: CLIP's mean colour
+    once normalised), as mmseg's ``VisionTransformer`` pads with
+    ``patch_pad='corner'``. The taps then cover the padded image;
+    :meth:`padded_size` gives its size, so that predictions can be resized
+    to it and cropped back to the input.
 
     Frozen means: every parameter has ``requires_grad=False``, the tower is
     always in eval mode, forward builds no autograd graph, and
@@ -174,6 +178,12 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
         """The (height, width) of a patch in pixels."""
         return tuple(self.visual.patch_size)
 
+    def padded_size(self, size: Sequence[int]) -> Tuple[int, int]:
+        """The (height, width) an input of ``size`` is padded to: the next
+        multiples of the patch size."""
+        return tuple(-(-side // patch) * patch
+                     for side, patch in zip(size, self.patch_size))
+
     @property
     def num_layers(self) -> int:
         """The number of transformer blocks."""
@@ -209,8 +219,8 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
 
         Args:
             inputs (Tensor): B×3×H×W images, already normalised with CLIP's
-                mean/std by the data preprocessor; H, W multiples of the
-                patch size.
+                mean/std by the data preprocessor; any H, W (padded to
+                :meth:`padded_size`).
 
         Returns:
             tuple[list[Tensor], Tensor]: The taps, one B×D×h×w map of patch
@@ -218,24 +228,14 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
             and projection, class token dropped), and the B×C global
             embedding: the final class token after ``ln_post`` and ``proj``,
             L2-normalised. With ``output_global=False``, the taps alone, as a
-            tuple.
-
-        Raises:
-            ValueError: If H or W is not a multiple of the patch size.
+            tuple. The maps cover the padded input: h×w is
+            :meth:`padded_size` divided by the patch size.
         """
         visual = self.visual
         batch, _, height, width = inputs.shape
-        patch_h, patch_w = visual.patch_size
-        if height % patch_h or width % patch_w:
-            raise ValueError(
-                f'The input size {height}×{width} (crop_size / test scale) '
-                f'must be a multiple of the patch size {patch_h}×{patch_w} of '
-                f'model_name={self.model_name!r}. For whole-image inference '
-                'pad test images with `model.data_preprocessor.test_cfg='
-                f'dict(size_divisor={math.lcm(patch_h, patch_w)})` (or use '
-                "`model.test_cfg.mode='slide'`); for training, use a "
-                'crop_size that is a multiple of the patch size.')
-        grid = (height // patch_h, width // patch_w)
+        padded_h, padded_w = self.padded_size((height, width))
+        inputs = F.pad(inputs, (0, padded_w - width, 0, padded_h - height))
+        grid = (padded_h // self.patch_size[0], padded_w // self.patch_size[1])
 
         # open_clip's VisionTransformer._embeds with resampled positions.
         x = visual.conv1(inputs).flatten(2).transpose(1, 2)  # B×M×D

@@ -203,28 +203,18 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
         self._check_input_sizes()
 
     def _check_input_sizes(self) -> None:
-        """Check that the input sizes fixed by the config are multiples of
-        the patch size: the training pad size, the test pad size and the
-        slide crop. (Whole-image inference without a test pad size sees
-        sizes only at forward time, where the image encoder checks them.)"""
+        """Check that the training input size fixed by the config (the
+        preprocessor's pad ``size`` or ``size_divisor``) is a multiple of the
+        patch size. The loss compares the head's patch-grid logits, resized
+        to the label size, with the labels, so training inputs must be whole
+        patches; test inputs of any size are padded by the image encoder and
+        the scores cropped back (:meth:`encode_decode`)."""
         patch = getattr(self.image_encoder, 'patch_size', None)
         if patch is None:
             return
         preprocessor = self.data_preprocessor
-        preprocessor_test = getattr(preprocessor, 'test_cfg', None) or {}
-        sizes = [
-            ('model.data_preprocessor.size', getattr(preprocessor, 'size',
-                                                     None)),
-            ('model.data_preprocessor.size_divisor',
-             getattr(preprocessor, 'size_divisor', None)),
-            ('model.data_preprocessor.test_cfg.size',
-             preprocessor_test.get('size')),
-            ('model.data_preprocessor.test_cfg.size_divisor',
-             preprocessor_test.get('size_divisor')),
-        ]
-        if self.test_cfg.mode == 'slide':
-            sizes.append(('model.test_cfg.crop_size', self.test_cfg.crop_size))
-        for key, size in sizes:
+        for key in ('size', 'size_divisor'):
+            size = getattr(preprocessor, key, None)
             if size is None:
                 continue
             pair = (size, size) if isinstance(size, int) else tuple(size)
@@ -232,10 +222,11 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
                 fixed = (math.lcm(size, *patch) if isinstance(size, int) else
                          tuple(-(-s // p) * p for s, p in zip(pair, patch)))
                 raise ValueError(
-                    f'`{key}`={size} is not a multiple of the patch size '
-                    f'{patch[0]}×{patch[1]} of the image encoder '
-                    f'(model_name={self.image_encoder.model_name!r}): the ViT '
-                    f'needs whole patches; use e.g. {fixed}.')
+                    f'`model.data_preprocessor.{key}`={size} is not a '
+                    f'multiple of the patch size {patch[0]}×{patch[1]} of '
+                    'the image encoder (model_name='
+                    f'{self.image_encoder.model_name!r}): training crops '
+                    f'must be whole patches; use e.g. {fixed}.')
 
     def _init_decode_head(self, decode_head: ConfigType) -> None:
         """Fill or check the head's dimensions from the encoders, then build
@@ -343,11 +334,22 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
 
     def encode_decode(self, inputs: Tensor,
                       batch_img_metas: List[dict]) -> Tensor:
-        """Calibrated (B, K_all, H, W) scores with the test vocabulary."""
+        """Calibrated (B, K_all, H, W) scores with the test vocabulary.
+
+        Any H×W: the image encoder pads the input at the bottom and right to
+        whole patches; the scores are upsampled to that padded size and
+        cropped back to H×W, so every pixel keeps the score of its own patch
+        (resizing the patch grid straight to H×W would shift it by up to a
+        patch).
+        """
         text = self._text_embeddings(self.test_classes)
         feats = self.extract_feat(inputs)
-        return self.decode_head.predict([inputs, feats, text],
-                                        batch_img_metas, self.test_cfg)
+        height, width = inputs.shape[2:]
+        padded = torch.Size(self.image_encoder.padded_size((height, width)))
+        metas = [dict(meta, img_shape=padded) for meta in batch_img_metas]
+        scores = self.decode_head.predict([inputs, feats, text], metas,
+                                          self.test_cfg)
+        return scores[:, :, :height, :width]
 
     def slide_inference(self, inputs: Tensor,
                         batch_img_metas: List[dict]) -> Tensor:
@@ -374,10 +376,8 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
                 y2 = min(h_idx * h_stride + h_crop, h_img)
                 x2 = min(w_idx * w_stride + w_crop, w_img)
                 y1, x1 = max(y2 - h_crop, 0), max(x2 - w_crop, 0)
-                crop = inputs[:, :, y1:y2, x1:x2]
-                batch_img_metas[0]['img_shape'] = crop.shape[2:]
                 preds[:, :, y1:y2, x1:x2] += self.encode_decode(
-                    crop, batch_img_metas)
+                    inputs[:, :, y1:y2, x1:x2], batch_img_metas)
                 count[:, :, y1:y2, x1:x2] += 1
         return preds.div_(count)
 

@@ -105,10 +105,22 @@ def test_interpolate_pos_embed():
         torch.full((18, 8), 3.0))
 
 
-def test_input_size_must_be_a_multiple_of_the_patch(tiny_clip_cfg):
+@pytest.mark.parametrize('size', [(36, 29), (7, 50), (32, 33)])
+def test_any_input_size_is_padded_to_whole_patches(tiny_clip_cfg, size):
+    """An input whose sides are not multiples of the 8 px patch gives the
+    taps and global embedding of the same input zero-padded at the bottom
+    and right to the next multiples (as mmseg's ViT pads, 'corner')."""
     backbone = make_backbone(tiny_clip_cfg)
-    with pytest.raises(ValueError, match=r'input size 36×32.*patch size 8×8'):
-        backbone(torch.randn(1, 3, 36, 32))
+    padded = tuple(-(-side // 8) * 8 for side in size)
+    assert backbone.padded_size(size) == padded
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(3))
+    taps, global_embed = backbone(x)
+    expected_taps, expected_global = backbone(torch.nn.functional.pad(
+        x, (0, padded[1] - size[1], 0, padded[0] - size[0])))
+    for tap, expected in zip(taps, expected_taps):
+        assert tap.shape == (2, 64, padded[0] // 8, padded[1] // 8)
+        torch.testing.assert_close(tap, expected, rtol=0, atol=0)
+    torch.testing.assert_close(global_embed, expected_global, rtol=0, atol=0)
 
 
 def test_frozen(tiny_clip_cfg, clip_file):
