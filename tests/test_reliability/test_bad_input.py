@@ -1,18 +1,23 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 """Bad input, as an attacker or a careless user gives it (issue 18): label
-maps that are not 8-bit class indices, out-of-range labels at test time,
-toy worlds generated with other categories and images the inferencer
-cannot use. Each gets an error naming the file or key and the fix, never
-silently wrong output."""
+maps that are not 8-bit class indices, toy worlds generated with other
+categories, and the advice for inputs that are not whole patches in slide
+inference. Each gets an error naming the file or key and the fix, never
+silently wrong output. (The other cases of the issue are tested next to
+their code: see docs/reliability.md, "Bad input".)"""
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import REPO, make_voc_dataset
+from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
 from PIL import Image
+from test_apis.inference_models import write_tiny_zegot
 
 from mmseg_zegot.datasets import (
     CorruptedFileError,
@@ -147,3 +152,26 @@ def test_check_dataset_reports_the_world_mismatch(subset_world):
     assert result.returncode == 1, result.stdout[-3000:]
     assert ("`zero_shot_split` {'name': 'toy', 'unseen_classes': ['star', "
             "'moon', 'flower']} does not fit the world") in result.stdout
+
+
+def test_slide_inference_never_advises_slide_inference(tmp_path):
+    """An image smaller than the slide crop is one window of its own size;
+    when that is not whole patches, the advice was "use slide" although
+    slide was in use. Padding the test images is what works in both modes
+    (or the backbone pads the input itself, and there is no error)."""
+    cfg = Config.fromfile(write_tiny_zegot(tmp_path, pretrained=False))
+    cfg.model.test_cfg = dict(mode='slide', crop_size=(32, 32),
+                              stride=(16, 16))
+    model = MODELS.build(cfg.model).eval()
+    metas = [dict(img_shape=(20, 28), ori_shape=(20, 28))]
+    try:
+        with torch.no_grad():
+            logits = model.slide_inference(torch.zeros(1, 3, 20, 28), metas)
+    except ValueError as error:
+        message = str(error)
+        assert "mode='slide'" not in message
+        assert ('For inference pad test images with '
+                '`model.data_preprocessor.test_cfg=dict(size_divisor=8)` '
+                '(whole or slide') in message
+    else:
+        assert logits.shape == (1, len(model.class_names), 20, 28)

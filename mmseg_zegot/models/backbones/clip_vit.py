@@ -199,11 +199,12 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
             raise ValueError(
                 f'The input size {height}×{width} (crop_size / test scale) '
                 f'must be a multiple of the patch size {patch_h}×{patch_w} of '
-                f'model_name={self.model_name!r}. For whole-image inference '
-                'pad test images with `model.data_preprocessor.test_cfg='
-                f'dict(size_divisor={math.lcm(patch_h, patch_w)})` (or use '
-                "`model.test_cfg.mode='slide'`); for training, use a "
-                'crop_size that is a multiple of the patch size.')
+                f'model_name={self.model_name!r}. For inference pad test '
+                'images with `model.data_preprocessor.test_cfg=dict('
+                f'size_divisor={math.lcm(patch_h, patch_w)})` (whole or '
+                'slide: a slide window is never larger than the padded '
+                'image); for training, use a crop_size that is a multiple '
+                'of the patch size.')
         grid = (height // patch_h, width // patch_w)
 
         # open_clip's VisionTransformer._embeds with resampled positions.
