@@ -223,3 +223,10 @@ def test_out_of_range_label_values_are_refused_naming_the_file(value):
         '(tools/check_dataset.py CONFIG names every such file), or check '
         "the dataset's `reduce_zero_label` and `metainfo.classes`.")
     assert len(metric.results) == 1
+
+
+def test_metric_is_exported_where_the_readme_says():
+    """The README lists ZeroShotIoUMetric under mmseg_zegot/evaluation/."""
+    import mmseg_zegot.evaluation
+    assert mmseg_zegot.evaluation.ZeroShotIoUMetric is ZeroShotIoUMetric
+    assert 'ZeroShotIoUMetric' in mmseg_zegot.evaluation.__all__
