@@ -37,6 +37,7 @@ class StoredConfigError(ValueError):
 
 
 def _refuse(source: str, node: ast.AST, what: str, fix: str) -> None:
+    """Raise :class:`StoredConfigError` for ``what`` at ``node``'s line."""
     raise StoredConfigError(
         f'The config stored in {source} is not plain data: line '
         f'{getattr(node, "lineno", "?")} has {what}. Stored configs are '
@@ -56,8 +57,8 @@ def _value(node: ast.AST, source: str, fix: str) -> Any:
             _refuse(source, node, 'a `**` expansion', fix)
         return {_value(key, source, fix): _value(value, source, fix)
                 for key, value in zip(node.keys, node.values)}
-    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub,
-                                                              ast.UAdd))
+    if (isinstance(node, ast.UnaryOp)
+            and isinstance(node.op, (ast.USub, ast.UAdd))
             and isinstance(node.operand, ast.Constant)
             and isinstance(node.operand.value, (int, float))):
         value = node.operand.value
@@ -98,8 +99,7 @@ def config_from_stored_text(text: str, source: str, fix: str) -> Config:
         StoredConfigError: If the text is not Python, holds any statement
             other than ``name = <data>``, any expression other than
             constants, lists, tuples, sets, dicts, ``dict(key=value)`` and
-            ``dict({...})``, or
-            a ``type`` that is not registered.
+            ``dict({...})``, or a ``type`` that is not registered.
     """
     try:
         tree = ast.parse(text)

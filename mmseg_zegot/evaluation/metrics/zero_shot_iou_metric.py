@@ -143,6 +143,8 @@ class ZeroShotIoUMetric(IoUMetric):
         super().process(data_batch, data_samples)
 
     def _check_label_values(self, data_sample: dict) -> None:
+        """Raise if the sample's label map holds a value outside
+        ``[0, K)`` other than the ignore index (see :meth:`process`)."""
         label = data_sample['gt_sem_seg']['data']
         num_classes = len(self.dataset_meta['classes'])
         bad = ((label < 0) | (label >= num_classes)) & (
