@@ -47,10 +47,10 @@ COVERAGE = {
     'pip install': ('tools/bootstrap.sh', 'requirements/constraints.txt'),
     'python -m mmseg_zegot.check_env': (
         'tests/test_utils/test_collect_env.py', 'check_env'),
-    # Needs the network; the file it writes (open_clip's state dict saved
-    # with torch.save) is what this test loads as `pretrained`.
-    'python -c': ('tests/test_models/test_backbones/test_clip_vit.py',
-                  'torch.save(clip.state_dict(), path)'),
+    # Needs the network; the file it writes (open_clip's state dict and its
+    # activation, save_clip_weights's format) is what this test loads.
+    'python -c': ('tests/test_models/test_utils/test_clip_utils.py',
+                  'def test_recorded_activation_is_used_and_enforced'),
     'mkdir': None,  # plain shell
     'cp': None,
 }

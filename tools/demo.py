@@ -58,7 +58,8 @@ def parse_args():
                 [name.strip() for name in args.classes.split(',')],
                 '--classes')
         elif args.classes_file is not None:
-            with open(args.classes_file, encoding='utf-8') as file:
+            # utf-8-sig: a byte-order mark (Windows editors) is not a name.
+            with open(args.classes_file, encoding='utf-8-sig') as file:
                 names = [line.strip() for line in file if line.strip()]
             args.vocabulary = check_vocabulary(
                 names, f'--classes-file {args.classes_file}')

@@ -13,7 +13,11 @@ versions (see :mod:`mmseg_zegot.utils.published`). Like mmseg's
 ``publish_model.py``, the file is renamed ``OUT-<first 8 hex of its
 sha256>.pth`` (or ``.safetensors``); its path, size and sha256 are printed.
 The model is built from the config stored in ``IN`` (its structure tells
-which weights are frozen CLIP); ``--config`` gives another one.
+which weights are frozen CLIP); ``--config`` gives another one. The stored
+config is read as data, never executed (``IN`` may come from someone
+else): only literals, lists, tuples and dicts, and ``type`` names
+registered in mmseg's registries (:mod:`mmseg_zegot.utils.stored_config`);
+anything else is refused with a request for ``--config``.
 """
 import argparse
 import hashlib
@@ -28,7 +32,8 @@ from mmseg.registry import MODELS
 
 import mmseg_zegot  # noqa: F401  (registers components before the config)
 from mmseg_zegot.utils import (
-    load_checkpoint_safely,
+    config_from_stored_text,
+    is_published,
     load_config,
     publish_checkpoint,
     read_checkpoint,
@@ -74,19 +79,28 @@ def sha256sum(filename: str) -> str:
     return digest.hexdigest()
 
 
+def stored_config(checkpoint: dict, src: str) -> Config:
+    """The config stored in a training checkpoint, parsed as data (never
+    executed: the checkpoint may come from someone else)."""
+    fix = (f'pass the config {src} was trained with (a file you trust) as '
+           '--config CONFIG.')
+    cfg_text = (checkpoint.get('meta') or {}).get('cfg')
+    if not cfg_text:
+        raise SystemExit(f'{src} stores no config (meta.cfg): {fix}')
+    return config_from_stored_text(cfg_text, src, fix)
+
+
 def main(argv=None):
     """Publish; returns the path of the published file and its sha256."""
     args = parse_args(argv)
-    checkpoint = load_checkpoint_safely(args.src, map_location='cpu')
-    if args.config is not None:
-        cfg = load_config(args.config)
-    else:
-        cfg_text = (checkpoint.get('meta') or {}).get('cfg')
-        if not cfg_text:
-            raise SystemExit(
-                f'{args.src} stores no config (meta.cfg): pass the config it '
-                'was trained with as --config CONFIG.')
-        cfg = Config.fromstring(cfg_text, file_format='.py')
+    checkpoint = read_checkpoint(args.src)
+    if is_published(checkpoint):
+        raise SystemExit(
+            f'{args.src} is already a published checkpoint; publish the '
+            'training checkpoint it came from (work_dirs/.../iter_*.pth) '
+            'instead.')
+    cfg = (load_config(args.config) if args.config is not None else
+           stored_config(checkpoint, args.src))
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))

@@ -4,6 +4,8 @@
 Shapes: H×W label maps at each image's original size, values in
 ``[0, K)`` for a vocabulary of K class names.
 """
+import logging
+import math
 import os
 import os.path as osp
 from pathlib import Path
@@ -12,13 +14,16 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import mmcv
 import numpy as np
 import torch
+import torch.nn.functional as F
 from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 from mmseg.registry import MODELS
 
+from mmseg_zegot.datasets.file_checks import check_sample_files
 from mmseg_zegot.datasets.splits import check_class_names
 from mmseg_zegot.utils import load_config, load_segmentor_checkpoint
 from mmseg_zegot.visualization import render_overlay
@@ -30,6 +35,11 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
 ANNOTATION_TRANSFORMS = ('LoadAnnotations', 'ZegOTZeroShotLabels')
 
 InputType = Union[str, Path, np.ndarray]
+#: Whole-image inference predicts at most this many times the pixels of the
+#: training input size (``model.data_preprocessor.size``) without resizing.
+MAX_PIXELS_FACTOR = 4
+#: The limit when the config has no training input size (1024×1024).
+DEFAULT_MAX_PIXELS = 1024 * 1024
 
 
 def check_vocabulary(classes, key: str = 'classes') -> Tuple[str, ...]:
@@ -61,12 +71,19 @@ def collect_inputs(inputs) -> List[Tuple[InputType, str]]:
         list[tuple]: Each image (a path string or an array) and the stem of
         its output files (the file stem, or ``array_<i>`` for the i-th
         array).
+
+    Raises:
+        CorruptedFileError: For an image file that is empty, truncated or
+            cannot be decoded, naming it.
+        ValueError: For an array that is not H×W×3 uint8 (see
+            :func:`check_image_array`).
     """
     if isinstance(inputs, (str, Path, np.ndarray)):
         inputs = [inputs]
     items = []
     for item in inputs:
         if isinstance(item, np.ndarray):
+            check_image_array(item, f'array_{len(items)}')
             items.append((item, f'array_{len(items)}'))
             continue
         path = str(item)
@@ -79,12 +96,37 @@ def collect_inputs(inputs) -> List[Tuple[InputType, str]]:
             items += [(osp.join(path, name), osp.splitext(name)[0])
                       for name in names]
         elif osp.isfile(path):
+            check_sample_files(dict(img_path=path), decode=True)
             items.append((path, osp.splitext(osp.basename(path))[0]))
         else:
             raise FileNotFoundError(f'No image or folder at {path}')
     if not items:
         raise ValueError('No input image given')
     return items
+
+
+def check_image_array(array: np.ndarray, name: str) -> None:
+    """Refuse an array that is not an H×W×3 BGR uint8 image.
+
+    The pipeline would fail on four channels with a bare ``RuntimeError``
+    and read float [0, 1] or uint16 pixels as if they were 0-255: a garbage
+    prediction without any error.
+
+    Raises:
+        ValueError: Naming the array (``name``), what it is and the
+            conversion.
+    """
+    if array.dtype != np.uint8:
+        raise ValueError(
+            f'{name} is a {array.dtype} array; the inferencer takes H×W×3 '
+            'BGR uint8 arrays (0-255, as mmcv.imread returns). Convert it, '
+            'e.g. (array * 255).round().astype(np.uint8) for floats in '
+            '[0, 1], (array >> 8).astype(np.uint8) for uint16.')
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(
+            f'{name} has the shape {array.shape}; the inferencer takes H×W×3 '
+            'BGR uint8 arrays. Convert it, e.g. cv2.cvtColor(array, '
+            'cv2.COLOR_BGRA2BGR) for BGRA, cv2.COLOR_GRAY2BGR for grey.')
 
 
 def _inference_pipeline(cfg: Config) -> Compose:
@@ -139,6 +181,12 @@ class ZegOTInferencer:
         checkpoint (str): The checkpoint file.
         device (str | torch.device, optional): Where the model runs.
             Default: ``'cuda'`` if available, else ``'cpu'``.
+        max_pixels (int, optional): With whole-image inference
+            (``model.test_cfg.mode='whole'``), larger inputs are downscaled
+            to this many pixels, with a warning, and their predictions
+            resized back. Default: :data:`MAX_PIXELS_FACTOR` times the
+            training input size (``model.data_preprocessor.size``), else
+            :data:`DEFAULT_MAX_PIXELS`.
 
     Attributes:
         model (ZegOTSegmentor): The segmentor, in eval mode.
@@ -149,7 +197,8 @@ class ZegOTInferencer:
     def __init__(self,
                  config: Union[str, Config],
                  checkpoint: str,
-                 device: Union[str, torch.device, None] = None) -> None:
+                 device: Union[str, torch.device, None] = None,
+                 max_pixels: Optional[int] = None) -> None:
         cfg = load_config(config) if isinstance(config, (str, Path)) else (
             config)
         init_default_scope(cfg.get('default_scope', 'mmseg'))
@@ -163,6 +212,19 @@ class ZegOTInferencer:
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
         self.model = model.to(device).eval()
         self.pipeline = _inference_pipeline(cfg)
+        self.max_pixels = self._whole_image_limit(max_pixels)
+
+    def _whole_image_limit(self, max_pixels: Optional[int]) -> Optional[int]:
+        """The most pixels predicted without resizing: None for slide
+        inference (its memory is bounded by the crop), else ``max_pixels``
+        or :data:`MAX_PIXELS_FACTOR` times the training input size."""
+        if self.model.test_cfg.get('mode', 'whole') != 'whole':
+            return None
+        if max_pixels is not None:
+            return max_pixels
+        size = getattr(self.model.data_preprocessor, 'size', None)
+        return (MAX_PIXELS_FACTOR * size[0] * size[1]
+                if size else DEFAULT_MAX_PIXELS)
 
     @property
     def default_classes(self) -> Tuple[str, ...]:
@@ -218,7 +280,7 @@ class ZegOTInferencer:
                                                and len(items) > 1) else None
         results = []
         for image, stem in items:
-            label = self._predict(image)
+            label = self._predict(image, stem)
             if out_dir is not None:
                 self._save(image, label, names, osp.join(out_dir, stem),
                            opacity)
@@ -231,12 +293,49 @@ class ZegOTInferencer:
             progress.file.write('\n')
         return results
 
-    def _predict(self, image: InputType) -> np.ndarray:
+    def _predict(self, image: InputType, stem: str) -> np.ndarray:
         """The H×W label map of one image."""
-        data = pseudo_collate([self.pipeline(image)])
+        data = pseudo_collate([self._fit(self.pipeline(image), stem)])
         with torch.no_grad():
             sample = self.model.test_step(data)[0]
         return sample.pred_sem_seg.data[0].cpu().numpy().astype(np.int64)
+
+    def _fit(self, data: dict, stem: str) -> dict:
+        """Downscale an input larger than :attr:`max_pixels` for whole-image
+        inference (to whole patches), with a warning; the prediction is
+        resized back to the image's size (``ori_shape``) as after any
+        test-time ``Resize``.
+
+        A 4000×3000 photo with a whole-image config would otherwise ask for
+        hundreds of GB (the ViT's attention and the OT plan grow with the
+        square of the number of patches).
+        """
+        inputs = data['inputs']  # 3×H×W, uint8
+        height, width = inputs.shape[-2:]
+        if self.max_pixels is None or height * width <= self.max_pixels:
+            return data
+        scale = math.sqrt(self.max_pixels / (height * width))
+        patch = getattr(self.model.image_encoder, 'patch_size', (1, 1))
+        size = tuple(max(step, int(side * scale) // step * step)
+                     for side, step in zip((height, width), patch))
+        data['inputs'] = F.interpolate(
+            inputs[None].float(), size=size, mode='bilinear',
+            align_corners=False, antialias=True)[0].round().clamp(
+                0, 255).to(inputs.dtype)
+        data['data_samples'].set_metainfo(dict(img_shape=size))
+        crop = getattr(self.model.data_preprocessor, 'size', None) or (512,
+                                                                       512)
+        stride = tuple(side * 2 // 3 for side in crop)
+        print_log(
+            f'{stem}: {width}×{height} pixels is more than whole-image '
+            f'inference takes for this model ({self.max_pixels} pixels, '
+            f'{MAX_PIXELS_FACTOR} × its training input size): predicted at '
+            f'{size[1]}×{size[0]} and resized back. For full resolution use '
+            'slide inference: --cfg-options model.test_cfg.mode=slide '
+            f'model.test_cfg.crop_size="({crop[0]},{crop[1]})" '
+            f'model.test_cfg.stride="({stride[0]},{stride[1]})".',
+            logger='current', level=logging.WARNING)
+        return data
 
     @staticmethod
     def _save(image: InputType, label: np.ndarray, names: Sequence[str],

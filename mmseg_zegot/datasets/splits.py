@@ -15,6 +15,7 @@ Datasets carry a split as metainfo (``seen_classes``, ``unseen_classes``,
 :class:`~mmseg_zegot.evaluation.ZeroShotIoUMetric` reads it from
 ``dataset_meta``.
 """
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Dict, Iterable, Tuple, Union
@@ -24,11 +25,21 @@ from mmseg.datasets import COCOStuffDataset, PascalContextDataset59, PascalVOCDa
 from .toy_world import CLASS_NAMES as TOY_CLASS_NAMES
 
 
+def clip_text(name: str) -> str:
+    """The text CLIP's tokenizer reads for ``name``: open_clip's default
+    cleaning lowercases it, strips it and collapses runs of white space."""
+    return ' '.join(name.split()).lower()
+
+
 def check_class_names(names, key: str) -> Tuple[str, ...]:
-    """``names`` as a tuple of unique, non-empty strings, else ValueError.
+    """``names`` as a tuple of distinct, non-empty strings, else ValueError.
 
     The one check of every class vocabulary (splits, the segmentor's
-    ``class_names`` / ``seen_classes``, run-time vocabularies).
+    ``class_names`` / ``seen_classes``, run-time vocabularies). Names must
+    be distinct as CLIP reads them (:func:`clip_text`: ``'circle'``,
+    ``'Circle'`` and ``'circle '`` are one class to it) and hold no
+    invisible characters (a byte-order mark or zero-width space would be
+    encoded as part of the name).
 
     Args:
         names (Sequence[str]): Class names.
@@ -43,9 +54,26 @@ def check_class_names(names, key: str) -> Tuple[str, ...]:
     blank = [c for c in names if not isinstance(c, str) or not c.strip()]
     if blank:
         raise ValueError(f'{key} holds empty or non-string names {blank}.')
+    invisible = [c for c in names if any(
+        unicodedata.category(char) in ('Cc', 'Cf') and not char.isspace()
+        for char in c)]
+    if invisible:
+        raise ValueError(
+            f'{key} holds names with invisible characters {invisible} (e.g. '
+            'a byte-order mark U+FEFF or a zero-width space): CLIP would '
+            'read them as part of the name. Remove them (save a classes '
+            'file as UTF-8 without BOM, or strip the names).')
     duplicates = _duplicates(names)
     if duplicates:
         raise ValueError(f'{key} names {duplicates} more than once.')
+    same = _duplicates(tuple(clip_text(c) for c in names))
+    if same:
+        groups = [[c for c in names if clip_text(c) == text] for text in same]
+        raise ValueError(
+            f'{key} names {groups}, which are the same text to CLIP ({same}):'
+            ' its tokenizer lowercases names and strips and collapses '
+            'spaces, so they would get identical scores. Keep one name of '
+            'each.')
     return names
 
 

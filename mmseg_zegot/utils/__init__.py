@@ -19,9 +19,11 @@ from .published import (
                         save_published,
 )
 from .remote_checkpoint import download_to_cache, load_from_http_weights_only
+from .stored_config import StoredConfigError, config_from_stored_text
 
 __all__ = [
-    'PUBLISHED_FORMAT', 'UnsafeCheckpointError', 'apply_safe_runtime',
+    'PUBLISHED_FORMAT', 'StoredConfigError', 'UnsafeCheckpointError',
+    'apply_safe_runtime', 'config_from_stored_text',
     'atomic_torch_save', 'atomic_write', 'download_to_cache', 'from_plain',
     'frozen_clip_keys', 'frozen_clip_prefixes', 'is_published',
     'load_checkpoint_safely', 'load_config', 'load_from_http_weights_only',

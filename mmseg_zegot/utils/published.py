@@ -330,6 +330,26 @@ def _load_frozen_clip(model: nn.Module, filename: str) -> None:
             raise ValueError(f'{intro} Loading CLIP failed: {err}') from err
 
 
+def _includes_frozen_clip(meta: dict, filename: str) -> bool:
+    """``meta['frozen_clip']['included']`` of a published file, checked.
+
+    Raises:
+        ValueError: If the metadata lacks it or it is not a bool (a file
+            not written by ``tools/publish_checkpoint.py``, or edited).
+    """
+    frozen = meta.get('frozen_clip')
+    included = frozen.get('included') if isinstance(frozen, dict) else None
+    if not isinstance(included, bool):
+        raise ValueError(
+            f'{filename} says it is a published checkpoint (meta.format='
+            f'{PUBLISHED_FORMAT!r}) but its metadata has no valid '
+            f'frozen_clip.included (got frozen_clip={frozen!r}), so it was '
+            'not written by tools/publish_checkpoint.py or was edited. '
+            'Publish the training checkpoint again with '
+            'tools/publish_checkpoint.py, or load the training checkpoint.')
+    return included
+
+
 def load_segmentor_checkpoint(model: nn.Module,
                               filename: str,
                               map_location='cpu') -> dict:
@@ -361,7 +381,7 @@ def load_segmentor_checkpoint(model: nn.Module,
     state = _state_dict_of(checkpoint)
     meta = checkpoint.get('meta') or {}
     published = is_published(checkpoint)
-    needs_clip = published and not meta['frozen_clip']['included']
+    needs_clip = published and not _includes_frozen_clip(meta, filename)
     frozen = frozen_clip_keys(model) if needs_clip else ()
     problems = _key_problems(state, model.state_dict(), frozen)
     if problems:

@@ -247,3 +247,58 @@ def test_set_test_vocabulary_restores_dataset_vocabulary(tiny):
     assert torch.equal(model.decode_head.seen_mask, original)
     with pytest.raises(ValueError, match='more than once'):
         model.set_test_vocabulary(['cat', 'cat'])
+
+
+def test_image_too_large_for_whole_inference_is_resized_and_said(
+        tiny, inferencer, tmp_path, log_messages):
+    """A 4000×3000 photo with a whole-image config asked for 562 GB; here
+    the tiny model (trained at 32×32: at most 4×1024 pixels) gets a 96×128
+    image."""
+    [path] = write_images(tmp_path, [(96, 128)])
+    seen = []
+    hook = inferencer.model.image_encoder.register_forward_pre_hook(
+        lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    try:
+        label = inferencer(path, classes=NEW)[0]['label']
+    finally:
+        hook.remove()
+    assert label.shape == (96, 128)
+    assert inferencer.max_pixels == 4 * 32 * 32
+    assert seen == [(48, 72)]  # whole 8-px patches, at most 4096 pixels
+    assert ('image_0: 128×96 pixels is more than whole-image inference '
+            'takes for this model (4096 pixels, 4 × its training input '
+            'size): predicted at 72×48 and resized back. For full '
+            'resolution use slide inference: --cfg-options '
+            'model.test_cfg.mode=slide model.test_cfg.crop_size="(32,32)" '
+            'model.test_cfg.stride="(21,21)".') in log_messages
+
+
+def test_empty_image_file_is_named(tiny, inferencer, tmp_path):
+    """A zero-byte image raised a cv2.error without the file."""
+    empty = tmp_path / 'empty.png'
+    empty.touch()
+    with pytest.raises(ValueError) as info:
+        inferencer(str(empty), classes=NEW)
+    assert str(info.value) == f'the image {empty} is empty (0 bytes)'
+
+
+@pytest.mark.parametrize('array,problem,fix', [
+    (np.zeros((32, 32, 4), np.uint8), 'has the shape (32, 32, 4)',
+     'cv2.COLOR_BGRA2BGR'),
+    (np.zeros((32, 32, 3), np.float32), 'is a float32 array',
+     '(array * 255).round().astype(np.uint8)'),
+    (np.zeros((32, 32, 3), np.uint16), 'is a uint16 array',
+     '(array >> 8).astype(np.uint8)'),
+    (np.zeros((32, 32), np.uint8), 'has the shape (32, 32)',
+     'cv2.COLOR_GRAY2BGR'),
+])
+def test_arrays_that_are_not_bgr_uint8_are_refused(tiny, inferencer, array,
+                                                   problem, fix):
+    """RGBA raised a bare RuntimeError; float [0, 1] and uint16 arrays gave
+    garbage without an error."""
+    with pytest.raises(ValueError) as info:
+        inferencer([np.zeros((32, 32, 3), np.uint8), array], classes=NEW)
+    message = str(info.value)
+    assert message.startswith(f'array_1 {problem}; the inferencer takes '
+                              'H×W×3')
+    assert fix in message

@@ -6,6 +6,7 @@ import pytest
 from mmseg.datasets import COCOStuffDataset, PascalContextDataset59, PascalVOCDataset
 
 from mmseg_zegot.datasets import SPLITS, ZeroShotSplit, get_split, make_split
+from mmseg_zegot.datasets.splits import check_class_names
 
 #: name: (mmseg classes of the index space, #seen, #unseen, the unseen
 #: indices of ZegCLIP's / OTSeg's configs (their ``novel_class`` lists)).
@@ -101,6 +102,31 @@ def test_make_split_unknown_unseen_names_the_key_and_valid_names():
 def test_make_split_rejects_bad_worlds(classes, unseen, match):
     with pytest.raises(ValueError, match=match):
         make_split(classes, unseen)
+
+
+@pytest.mark.parametrize('classes,groups,same', [
+    (['circle', 'Circle'], "[['circle', 'Circle']]", "['circle']"),
+    (['circle ', 'circle', 'square'], "[['circle ', 'circle']]",
+     "['circle']"),
+    (['big  star', 'Big star', 'moon'], "[['big  star', 'Big star']]",
+     "['big star']"),
+])
+def test_names_that_are_one_text_to_clip_are_refused(classes, groups, same):
+    with pytest.raises(ValueError) as info:
+        check_class_names(classes, '--classes')
+    assert str(info.value) == (
+        f'--classes names {groups}, which are the same text to CLIP '
+        f'({same}): its tokenizer lowercases names and strips and collapses '
+        'spaces, so they would get identical scores. Keep one name of each.')
+
+
+@pytest.mark.parametrize('name', ['\ufeffcircle', 'circ\u200ble', 'a\tb\x00'])
+def test_names_with_invisible_characters_are_refused(name):
+    with pytest.raises(ValueError) as info:
+        check_class_names([name, 'square'], '--classes')
+    assert str(info.value).startswith(
+        f'--classes holds names with invisible characters {[name]} (e.g. a '
+        'byte-order mark U+FEFF or a zero-width space)')
 
 
 def test_toy_split_and_named_resplits():

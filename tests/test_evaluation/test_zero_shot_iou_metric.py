@@ -201,3 +201,32 @@ def test_distributed_evaluation_gathers_all_ranks(tmp_path):
         metrics = json.loads((tmp_path / f'rank{rank}.json').read_text())
         assert metrics['hIoU'] == 36.0
         assert metrics['mIoU.seen'] == pytest.approx(100 * SEEN, abs=0.005)
+
+
+@pytest.mark.parametrize('value', [5, 50, 254])
+def test_out_of_range_label_values_are_refused_naming_the_file(value):
+    """Past the start-up check's first 8 files, a label value >= K was
+    counted silently: every prediction on it a false positive."""
+    metric = ZeroShotIoUMetric()
+    metric.dataset_meta = META
+    metric.process({}, [data_sample(PREDS[0], GTS[0],
+                                    seg_map_path='data/ann/a.png')])
+    gt = [[0, value, value, 255], [1, 1, 2, 2]]
+    with pytest.raises(ValueError) as info:
+        metric.process({}, [data_sample(PREDS[1], gt,
+                                        seg_map_path='data/ann/b.png')])
+    assert str(info.value) == (
+        f'ZeroShotIoUMetric: the label map data/ann/b.png holds the values '
+        f'[{value}], outside the class indices [0, 5) and the ignore index '
+        '255: they would make every prediction on those pixels count as '
+        'wrong (a lower mIoU, silently). Correct the label file '
+        '(tools/check_dataset.py CONFIG names every such file), or check '
+        "the dataset's `reduce_zero_label` and `metainfo.classes`.")
+    assert len(metric.results) == 1
+
+
+def test_metric_is_exported_where_the_readme_says():
+    """The README lists ZeroShotIoUMetric under mmseg_zegot/evaluation/."""
+    import mmseg_zegot.evaluation
+    assert mmseg_zegot.evaluation.ZeroShotIoUMetric is ZeroShotIoUMetric
+    assert 'ZeroShotIoUMetric' in mmseg_zegot.evaluation.__all__

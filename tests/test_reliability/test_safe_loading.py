@@ -11,6 +11,8 @@ pretrained weights, mmseg's ``init_model``), http(s) URLs and the
 (plain state dicts and TorchScript archives), ``tools/init_checkpoint.py``,
 ``tools/convert_checkpoint.py`` without ``--trust``,
 ``tools/publish_checkpoint.py`` and the inference API's loader.
+A checkpoint that loads safely but stores config text holding code is
+published without running that code (issue 18).
 """
 import functools
 import http.server
@@ -223,3 +225,21 @@ def test_publish_tool(evil, tmp_path):
     path, _ = evil
     assert_refused(*run('publish_checkpoint.py', path, tmp_path / 'out.pth'),
                    path)
+
+
+@pytest.mark.parametrize('cfg_text', [
+    "_x = __import__('os').system('touch {marker}')\n"
+    "model = dict(type='ZegOTSegmentor')",
+    "model = dict(type='subprocess.getoutput', cmd='touch {marker}')",
+], ids=['code', 'unregistered-type'])
+def test_publish_tool_never_runs_the_stored_config(cfg_text, tmp_path):
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'iter_2.pth'
+    torch.save({'meta': {'iter': 2, 'cfg': cfg_text.format(marker=marker)},
+                'state_dict': {'w': torch.ones(1)}}, path)
+    code, out = run('publish_checkpoint.py', path, tmp_path / 'out.pth')
+    assert not marker.exists(), 'the stored config ran'
+    assert code != 0 and not (tmp_path / 'out.pth').exists()
+    assert f'The config stored in {path} ' in out, out[-3000:]
+    assert (f'pass the config {path} was trained with (a file you trust) as '
+            '--config CONFIG.') in out

@@ -329,6 +329,12 @@ COVERED_ELSEWHERE = [
     ('checkpoint made with the other activation',
      'tests/test_models/test_backbones/test_clip_vit.py::'
      'test_checkpoint_with_other_activation_is_refused'),
+    ('CLIP weights that record their activation built with the other one',
+     'tests/test_models/test_utils/test_clip_utils.py::'
+     'test_recorded_activation_is_used_and_enforced'),
+    ('a plain CLIP state dict that records nothing, quick_gelu not set',
+     'tests/test_models/test_utils/test_clip_utils.py::'
+     'test_plain_state_dict_needs_quick_gelu_set'),
 ]
 
 

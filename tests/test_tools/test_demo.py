@@ -100,6 +100,8 @@ def test_demo_without_classes_uses_the_config_split(tiny, tmp_path):
 @pytest.mark.parametrize('options,message', [
     (['--classes', 'cat,,dog'], '--classes holds empty or non-string'),
     (['--classes', 'cat,dog,cat'], "--classes names ['cat'] more than once"),
+    (['--classes', 'circle,Circle'], "--classes names [['circle', 'Circle']],"
+     " which are the same text to CLIP (['circle'])"),
     (['--classes-file', 'missing.txt'], 'missing.txt'),
     (['--classes', 'cat,dog', '--classes-file', 'x.txt'], 'not allowed with'),
     (['--opacity', '2'], '--opacity must be in [0, 1]'),
@@ -141,3 +143,20 @@ def test_test_tool_show_dir_writes_one_overlay_per_image(tiny, tmp_path):
         np.testing.assert_array_equal(picture, expected)
         assert [e.name for e in entries] == [
             VOC.classes[k] for k in np.unique(label)]
+
+
+def test_demo_reads_a_classes_file_with_a_byte_order_mark(monkeypatch,
+                                                          tmp_path):
+    """Windows editors start UTF-8 files with a BOM; it is not a name."""
+    monkeypatch.syspath_prepend(str(REPO / 'tools'))
+    spec = importlib.util.spec_from_file_location('demo_tool',
+                                                  REPO / 'tools' / 'demo.py')
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    classes = tmp_path / 'classes.txt'
+    classes.write_bytes('\ufeffcircle\nsquare\n\nbig star\n'.encode())
+    monkeypatch.setattr(sys, 'argv', [
+        'demo.py', 'image.png', '--config', 'missing.py', '--checkpoint',
+        'missing.pth', '--classes-file', str(classes)
+    ])
+    assert demo.parse_args().vocabulary == ('circle', 'square', 'big star')

@@ -11,13 +11,16 @@ import sys
 import pytest
 import torch
 from conftest import REPO, TINY_CLIP_CFG, run_tool
-from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 from mmseg_zegot.datasets.toy_world import generate_world
 from mmseg_zegot.models.utils import build_clip
-from mmseg_zegot.utils import PUBLISHED_FORMAT, read_checkpoint
+from mmseg_zegot.utils import (
+    PUBLISHED_FORMAT,
+    config_from_stored_text,
+    read_checkpoint,
+)
 
 sys.path.insert(0, str(REPO / 'tools'))
 import publish_checkpoint  # noqa: E402
@@ -75,7 +78,8 @@ def test_published_file_holds_the_trainable_weights(setup, tmp_path):
     # The stored config rebuilds the model; its trainable parameters (and
     # the towers' activation records) are exactly what was kept.
     init_default_scope('mmseg')
-    model = MODELS.build(Config.fromstring(meta['cfg'], '.py').model)
+    model = MODELS.build(
+        config_from_stored_text(meta['cfg'], path, 'unused').model)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert set(published['state_dict']) == trainable | {
         'image_encoder._extra_state', 'text_encoder._extra_state'}
@@ -120,3 +124,15 @@ def test_test_tool_on_published_checkpoint(setup, tmp_path):
         metrics[name].pop('data_time', None)
     assert set(metrics['full']) >= {'mIoU', 'mIoU.unseen', 'hIoU'}
     assert metrics['published'] == metrics['full']
+
+
+@pytest.mark.parametrize('suffix', ['.pth', '.safetensors'])
+def test_republishing_a_published_file_says_so(setup, tmp_path, suffix):
+    _, checkpoint = setup
+    path, _ = publish_checkpoint.main(
+        [str(checkpoint), str(tmp_path / f'once{suffix}')])
+    with pytest.raises(SystemExit) as info:
+        publish_checkpoint.main([path, str(tmp_path / 'twice.pth')])
+    assert str(info.value) == (
+        f'{path} is already a published checkpoint; publish the training '
+        'checkpoint it came from (work_dirs/.../iter_*.pth) instead.')

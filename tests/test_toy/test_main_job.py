@@ -29,6 +29,22 @@ def test_main_job_at_ci_size(tmp_path):
          '--iters', '2'], cwd=REPO, env=env, capture_output=True, text=True,
         timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # The console: each run with its number and the ETA of all runs, its
+    # progress and results; no third-party noise, no echoed config lines.
+    console = result.stdout + result.stderr
+    for noise in ('pkg_resources', 'MultiScaleDeformableAttention',
+                  'Warning', "'mIoU',", 'Loads checkpoint'):
+        assert noise not in console, noise
+    assert '] [1/3] ZegOT, seed 0\n' in result.stdout
+    assert ('] [2/3] dense CLIP (training-free), seed 0 (ETA of all runs: '
+            in result.stdout)
+    assert '    train 2/2  loss ' in result.stdout
+    assert ']   ZegOT: mIoU(seen) ' in result.stdout
+    # The full logs are in files.
+    zegot = tmp_path / 'star-moon-flower' / 'zegot_toy' / 'seed0'
+    assert "'mIoU'," in (zegot / 'train.log').read_text()
+    assert 'Iter(test) [1/1]' in (zegot / 'test.log').read_text()
+    assert 'Loads checkpoint' in (tmp_path / 'figure.log').read_text()
     table = result.stdout[result.stdout.index('split (unseen)'):]
     for method in ('ZegOT', 'dense CLIP (training-free)',
                    'closed-set FCN (seen only)'):

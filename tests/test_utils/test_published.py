@@ -300,3 +300,26 @@ def test_publishing_twice_or_with_another_config_is_refused(
     with pytest.raises(ValueError, match=r'does not fit the model.*missing '
                        r"keys \['decode_head.decoder.layers.0"):
         publish_checkpoint(checkpoint, other)
+
+
+@pytest.mark.parametrize('frozen', [None, {}, {'included': 'no'}])
+def test_forged_published_metadata_is_a_clear_error(source, clip_file,
+                                                    tiny_clip_cfg, tmp_path,
+                                                    frozen):
+    model, checkpoint, _ = source
+    published = publish_checkpoint(checkpoint, model)
+    if frozen is None:
+        del published['meta']['frozen_clip']
+    else:
+        published['meta']['frozen_clip'] = frozen
+    path = str(tmp_path / 'forged.safetensors')
+    save_published(published, path)
+    with pytest.raises(ValueError) as info:
+        load_segmentor_checkpoint(build(tiny_clip_cfg, clip_file), path)
+    assert str(info.value) == (
+        f"{path} says it is a published checkpoint (meta.format="
+        f"'{PUBLISHED_FORMAT}') but its metadata has no valid "
+        f'frozen_clip.included (got frozen_clip={frozen!r}), so it was not '
+        'written by tools/publish_checkpoint.py or was edited. Publish the '
+        'training checkpoint again with tools/publish_checkpoint.py, or load '
+        'the training checkpoint.')

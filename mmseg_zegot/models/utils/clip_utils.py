@@ -5,9 +5,13 @@ open_clip (MIT licence) builds the architectures; this module adds what a
 frozen-CLIP segmentor needs around it:
 
 * :func:`build_clip` builds the architecture only (random init, never a
-  download) and picks QuickGELU when the weights need it: OpenAI's CLIP was
-  trained with QuickGELU and a GELU build loads its weights without error but
-  computes wrong features.
+  download) with the activation the weights were trained with: OpenAI's
+  CLIP was trained with QuickGELU, most others with GELU, and a build with
+  the other one loads the weights without error but computes wrong
+  features. The weights tell when they can (:func:`recorded_quick_gelu`:
+  TorchScript archives, open_clip tags, files written by
+  :func:`save_clip_weights`); a setting that contradicts them is refused,
+  and a plain state dict that records nothing needs ``quick_gelu`` set.
 * :func:`load_clip_state_dict` reads a CLIP checkpoint from a local file
   (plain state dict with ``torch.load(weights_only=True)``, ``.safetensors``,
   or OpenAI's original TorchScript archive) or resolves an open_clip
@@ -41,14 +45,21 @@ from mmengine.logging import print_log
 from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 from open_clip.pretrained import get_pretrained_cfg, list_pretrained_tags_by_model
 from open_clip.transformer import QuickGELU
-from safetensors.torch import load_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 __all__ = [
-    'FrozenCLIPMixin', 'build_clip', 'check_quick_gelu', 'is_openai_weights',
-    'is_torchscript_archive', 'load_clip_state_dict', 'load_clip_weights'
+    'QUICK_GELU_KEY', 'FrozenCLIPMixin', 'build_clip', 'check_quick_gelu',
+    'is_openai_weights', 'is_torchscript_archive', 'load_clip_state_dict',
+    'load_clip_weights', 'recorded_quick_gelu', 'save_clip_weights'
 ]
 
+#: Where a CLIP weights file records whether its CLIP was trained with
+#: QuickGELU: a top-level bool of a ``torch.save`` dict (next to
+#: ``state_dict``) or a ``'true'``/``'false'`` entry of a ``.safetensors``
+#: file's metadata (:func:`save_clip_weights`).
+QUICK_GELU_KEY = 'quick_gelu'
 #: Non-tensor entries of OpenAI's TorchScript archives (see open_clip's
 #: ``build_model_from_openai_state_dict``).
 _OPENAI_EXTRA_KEYS = ('input_resolution', 'context_length', 'vocab_size')
@@ -100,6 +111,147 @@ def is_openai_weights(pretrained: Optional[str], model_name: str = '') -> bool:
         get_pretrained_cfg(model_name, pretrained).get('quick_gelu', False)))
 
 
+def _file_record(path: str) -> Optional[bool]:
+    """The activation a local weights file records (:data:`QUICK_GELU_KEY`),
+    or None; a file that cannot be read is left to the loader to report."""
+    if path.endswith('.safetensors'):
+        try:
+            with safe_open(path, framework='pt') as file:
+                value = (file.metadata() or {}).get(QUICK_GELU_KEY)
+        except Exception:  # safetensors raises its own error types
+            return None
+        return {'true': True, 'false': False}.get(value)
+    for mmap in (True, False):  # mmap: only the record is read
+        try:
+            checkpoint = torch.load(path, map_location='cpu',
+                                    weights_only=True, mmap=mmap)
+            break
+        except Exception:  # not a zip file (mmap), pickle or EOF errors
+            checkpoint = None
+    value = (checkpoint.get(QUICK_GELU_KEY)
+             if isinstance(checkpoint, Mapping) else None)
+    return value if isinstance(value, bool) else None
+
+
+def recorded_quick_gelu(pretrained: Optional[str],
+                        model_name: str = '') -> Optional[bool]:
+    """Whether the weights ``pretrained`` were trained with QuickGELU, as far
+    as they tell.
+
+    Args:
+        pretrained (str, optional): A local file path or an open_clip tag.
+        model_name (str): The open_clip model name (resolves tags).
+            Default: ''.
+
+    Returns:
+        bool | None: True for OpenAI's TorchScript archive; for an open_clip
+        tag, whether open_clip registers it with QuickGELU (OpenAI, MetaCLIP,
+        DFN, ...); for a plain state-dict file, its record
+        (:data:`QUICK_GELU_KEY`, written by :func:`save_clip_weights`) if it
+        has one. None when the weights cannot tell: a plain state dict
+        without the record, or no such file here.
+    """
+    if pretrained is None:
+        return None
+    path = osp.expanduser(pretrained)
+    if osp.isfile(path):
+        return True if is_torchscript_archive(path) else _file_record(path)
+    tag_cfg = get_pretrained_cfg(model_name, pretrained)
+    if not tag_cfg:
+        return None
+    return pretrained.lower() == 'openai' or bool(
+        tag_cfg.get('quick_gelu', False))
+
+
+def save_clip_weights(state_dict: Dict[str, Tensor], filename: str,
+                      quick_gelu: bool) -> None:
+    """Save a CLIP state dict with the activation it was trained with, so
+    that :func:`build_clip` can check it (a plain state dict cannot tell).
+
+    Args:
+        state_dict (dict[str, Tensor]): open_clip's key names.
+        filename (str): ``*.safetensors`` (the record in the metadata) or
+            any other name (``torch.save`` of
+            ``dict(state_dict=..., quick_gelu=...)``).
+        quick_gelu (bool): True for OpenAI's weights and others trained with
+            QuickGELU.
+    """
+    if filename.endswith('.safetensors'):
+        save_file({key: value.contiguous() for key, value in
+                   state_dict.items()}, filename,
+                  metadata={QUICK_GELU_KEY: str(bool(quick_gelu)).lower()})
+    else:
+        torch.save({'state_dict': state_dict,
+                    QUICK_GELU_KEY: bool(quick_gelu)}, filename)
+
+
+def _decide_quick_gelu(cfg: dict, quick_gelu: Optional[bool],
+                       pretrained: Optional[str], model_name: str) -> bool:
+    """The activation to build.
+
+    Two things record the activation the weights were trained with: the
+    weights themselves (:func:`recorded_quick_gelu`, or a ``*-quickgelu``
+    model name) and the model config's ``quick_gelu`` (open_clip's
+    ``*-quickgelu`` configs, the toy CLIP's saved config). The setting
+    ``quick_gelu`` and the records must all agree; with none of them the
+    weights must be an open_clip tag or absent (GELU, open_clip's default):
+    a local file that records nothing needs the setting.
+
+    Raises:
+        ValueError: Naming the two that disagree, or the setting to give.
+    """
+    weights = recorded_quick_gelu(pretrained, model_name)
+    if weights is None and model_name.endswith('-quickgelu'):
+        weights = True
+    records = [(source, value) for source, value in (
+        (_weights_source(pretrained, model_name, weights), weights),
+        ("`model_cfg`'s `quick_gelu`", cfg.get('quick_gelu')))
+        if value is not None]
+    stated = ([('`quick_gelu`', quick_gelu)]
+              if quick_gelu is not None else records[1:])
+    for key, value in stated:
+        for source, recorded in records:
+            if source != key and bool(value) != bool(recorded):
+                raise ValueError(_contradiction(key, value, source,
+                                                bool(recorded)))
+    if stated or records:
+        return bool((stated or records)[0][1])
+    if pretrained is not None and osp.isfile(osp.expanduser(pretrained)):
+        raise ValueError(
+            f'pretrained={pretrained!r} is a plain state dict that does not '
+            'record the activation its CLIP was trained with, and '
+            '`quick_gelu` is not set: a wrong guess loads without error and '
+            'computes wrong features. Set `quick_gelu=True` for OpenAI '
+            'weights (and others trained with QuickGELU), False for GELU '
+            'ones (e.g. LAION, the toy CLIP), or save the file with '
+            'mmseg_zegot.models.utils.save_clip_weights(..., quick_gelu=...)'
+            '.')
+    return False
+
+
+def _weights_source(pretrained: Optional[str], model_name: str,
+                    recorded: Optional[bool]) -> str:
+    """How the weights' record reads in a message."""
+    weights = f'pretrained={pretrained!r} (model_name={model_name!r})'
+    if recorded:
+        return (f'{weights} are OpenAI CLIP weights (or others trained with '
+                'QuickGELU)')
+    return f'{weights} records that its CLIP was trained with GELU'
+
+
+def _contradiction(key: str, value: bool, source: str,
+                   recorded: bool) -> str:
+    """The message for a setting that contradicts a record."""
+    if source.startswith('`model_cfg`'):
+        source += f' is {recorded}'
+    built = 'QuickGELU' if value else 'GELU'
+    drop = ('' if key == '`quick_gelu`' else
+            f", and drop 'quick_gelu': {value} from `model_cfg`")
+    return (f'{key} is {bool(value)}, but {source}: a {built} model loads '
+            'the weights without error and computes wrong features. Set '
+            f'`quick_gelu=None` (auto) or {recorded}{drop}.')
+
+
 def build_clip(model_name: str = 'ViT-B-16',
                model_cfg: Union[dict, str, None] = None,
                quick_gelu: Optional[bool] = None,
@@ -114,9 +266,10 @@ def build_clip(model_name: str = 'ViT-B-16',
             (``embed_dim``, ``vision_cfg``, ``text_cfg``, ...), inline or as
             the path of a JSON file, used instead of the named one.
             Default: None.
-        quick_gelu (bool, optional): Use QuickGELU. None decides: True for
-            weights that need it (:func:`is_openai_weights`), else the model
-            config's own ``quick_gelu`` (False when absent). Default: None.
+        quick_gelu (bool, optional): Use QuickGELU. None decides from the
+            weights (:func:`recorded_quick_gelu`), else from the model
+            config's own ``quick_gelu``; a local state dict that records
+            nothing needs one of the two set. Default: None.
         pretrained (str, optional): The weights that will be loaded (a local
             file or an open_clip tag); only read to decide ``quick_gelu``.
             Default: None.
@@ -126,20 +279,13 @@ def build_clip(model_name: str = 'ViT-B-16',
 
     Raises:
         ValueError: For an unknown ``model_name``, an unsupported config
-            (custom/HF text towers, timm image towers), or ``quick_gelu=False``
-            with weights trained with QuickGELU.
+            (custom/HF text towers, timm image towers), a ``quick_gelu``
+            (setting or model config) that contradicts what the weights
+            record, or none for a local file that records nothing.
     """
     cfg = _model_config(model_name, model_cfg)
-    needs_quick_gelu = is_openai_weights(pretrained, model_name)
-    requested = quick_gelu if quick_gelu is not None else cfg.get('quick_gelu')
-    if needs_quick_gelu and requested is False:
-        raise ValueError(
-            f'`quick_gelu` is False, but pretrained={pretrained!r} '
-            f'(model_name={model_name!r}) are OpenAI CLIP weights, trained '
-            'with QuickGELU: a GELU model loads them without error and '
-            'computes wrong features. Set `quick_gelu=None` (auto) or True, '
-            "and drop 'quick_gelu': False from `model_cfg`.")
-    cfg['quick_gelu'] = needs_quick_gelu or bool(requested)
+    cfg['quick_gelu'] = _decide_quick_gelu(cfg, quick_gelu, pretrained,
+                                           model_name)
     try:
         return open_clip.CLIP(**cfg)
     except TypeError as err:
@@ -330,10 +476,9 @@ def _read_torchscript(path: str, what: str) -> Dict[str, Tensor]:
     print_log(
         f'{what} is a TorchScript archive (OpenAI\'s original CLIP format); '
         f'converted it to a plain state dict of {len(state_dict)} tensors. '
-        'To skip this conversion, save that dict once (torch.save('
-        'load_clip_state_dict(...), "clip.pth")) and point `pretrained` at '
-        'it; the plain file no longer shows that the weights are OpenAI\'s, '
-        "so use a '*-quickgelu' model_name or quick_gelu=True with it.",
+        'To skip this conversion, save that dict once with its activation '
+        '(mmseg_zegot.models.utils.save_clip_weights(load_clip_state_dict('
+        '...), "clip.pth", quick_gelu=True)) and point `pretrained` at it.',
         logger='current')
     return state_dict
 

@@ -28,8 +28,12 @@ __all__ = [
 ]
 
 #: The toy CLIP (open_clip ``CLIP(**TOY_CLIP_CFG)``; GELU, class-token pool).
+#: ``quick_gelu=False`` is open_clip's default, written out so that the saved
+#: config (``assets/toy_clip/toy_clip.json``) records the activation and a
+#: QuickGELU build of the toy weights is refused.
 TOY_CLIP_CFG = dict(
     embed_dim=64,
+    quick_gelu=False,
     vision_cfg=dict(image_size=64, patch_size=8, layers=6, width=128,
                     head_width=32, mlp_ratio=2.0),
     text_cfg=dict(context_length=32, vocab_size=49408, width=64, heads=4,

@@ -13,7 +13,7 @@ from torch import nn
 
 from mmseg_zegot.models.backbones import ZegOTCLIPVisionTransformer
 from mmseg_zegot.models.backbones.clip_vit import interpolate_pos_embed
-from mmseg_zegot.models.utils.clip_utils import build_clip
+from mmseg_zegot.models.utils.clip_utils import build_clip, save_clip_weights
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def clip_file(tiny_clip_cfg, tmp_path):
     torch.manual_seed(1)
     clip = build_clip('tiny', model_cfg=tiny_clip_cfg).eval()
     path = tmp_path / 'tiny_clip.pth'
-    torch.save(clip.state_dict(), path)
+    save_clip_weights(clip.state_dict(), str(path), quick_gelu=False)
     return str(path), clip
 
 

@@ -10,7 +10,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 
 from mmseg_zegot.models.text_encoder import ZegOTPromptTextEncoder
-from mmseg_zegot.models.utils.clip_utils import build_clip
+from mmseg_zegot.models.utils.clip_utils import build_clip, save_clip_weights
 
 NAMES = ('cat', 'traffic light', 'potted plant on a window sill')
 
@@ -277,7 +277,7 @@ def clip_file(tiny_clip_cfg, tmp_path):
     torch.manual_seed(1)
     state_dict = build_clip('tiny', model_cfg=tiny_clip_cfg).state_dict()
     path = tmp_path / 'tiny_clip.pth'
-    torch.save(state_dict, path)
+    save_clip_weights(state_dict, str(path), quick_gelu=False)
     return str(path), state_dict
 
 

@@ -19,6 +19,8 @@ from mmseg_zegot.models.utils.clip_utils import (
     is_torchscript_archive,
     load_clip_state_dict,
     load_clip_weights,
+    recorded_quick_gelu,
+    save_clip_weights,
 )
 
 
@@ -92,7 +94,8 @@ def test_quick_gelu_auto_off_for_other_weights(tiny_clip_cfg, tmp_path):
     assert not is_openai_weights(None, 'ViT-B-16')
     assert not is_openai_weights('laion2b_s34b_b88k', 'ViT-B-16')
     assert not is_openai_weights(str(path), 'ViT-B-16')
-    model = build_clip('ViT-B-16', tiny_clip_cfg, pretrained=str(path))
+    model = build_clip('ViT-B-16', tiny_clip_cfg,
+                       pretrained='laion2b_s34b_b88k')
     assert activations(model) == {nn.GELU}
 
 
@@ -182,7 +185,8 @@ def test_torchscript_archive_equals_plain_state_dict(tiny_clip_cfg, tmp_path,
     assert_state_dicts_equal(load_clip_state_dict(str(plain), 'tiny'), expected)
     assert len(messages) == 1
     assert 'TorchScript archive' in messages[0] and 'converted' in messages[0]
-    assert 'quickgelu' in messages[0]
+    assert 'save_clip_weights(' in messages[0] and 'quick_gelu=True' in (
+        messages[0])
 
     # Both load into the towers identically (attn_mask is rebuilt, not loaded).
     towers = []
@@ -401,3 +405,60 @@ def test_model_cfg_from_json_file(tiny_clip_cfg, tmp_path):
     bad.write_text('{nope')
     with pytest.raises(ValueError, match='not valid JSON'):
         build_clip('tiny', model_cfg=str(bad))
+
+
+# ------------------------------------- the activation a weights file records
+def test_plain_state_dict_needs_quick_gelu_set(tiny_clip_cfg, tmp_path):
+    """A plain file cannot tell GELU from QuickGELU weights; guessing GELU
+    ran OpenAI weights saved by the README's recipe to mIoU 0."""
+    path = tmp_path / 'plain.pth'
+    torch.save(tiny_state_dict(tiny_clip_cfg), path)
+    with pytest.raises(ValueError) as info:
+        build_clip('tiny', tiny_clip_cfg, pretrained=str(path))
+    assert str(info.value) == (
+        f'pretrained={str(path)!r} is a plain state dict that does not '
+        'record the activation its CLIP was trained with, and `quick_gelu` '
+        'is not set: a wrong guess loads without error and computes wrong '
+        'features. Set `quick_gelu=True` for OpenAI weights (and others '
+        'trained with QuickGELU), False for GELU ones (e.g. LAION, the toy '
+        'CLIP), or save the file with mmseg_zegot.models.utils.'
+        'save_clip_weights(..., quick_gelu=...).')
+    for quick_gelu, activation in ((True, QuickGELU), (False, nn.GELU)):
+        assert activations(build_clip(
+            'tiny', tiny_clip_cfg, quick_gelu=quick_gelu,
+            pretrained=str(path))) == {activation}
+
+
+@pytest.mark.parametrize('suffix', ['.pth', '.safetensors'])
+@pytest.mark.parametrize('recorded', [True, False])
+def test_recorded_activation_is_used_and_enforced(tiny_clip_cfg, tmp_path,
+                                                  suffix, recorded):
+    """Training with quick_gelu=True on GELU weights (and the reverse) ran
+    to mIoU 0 without a warning."""
+    path = str(tmp_path / f'clip{suffix}')
+    save_clip_weights(tiny_state_dict(tiny_clip_cfg, quick_gelu=recorded),
+                      path, quick_gelu=recorded)
+    assert recorded_quick_gelu(path) is recorded
+    model = build_clip('tiny', tiny_clip_cfg, pretrained=path)
+    assert activations(model) == {QuickGELU if recorded else nn.GELU}
+    with pytest.raises(ValueError) as info:
+        build_clip('tiny', tiny_clip_cfg, quick_gelu=not recorded,
+                   pretrained=path)
+    assert str(info.value).startswith(
+        f'`quick_gelu` is {not recorded}, but pretrained={path!r} '
+        "(model_name='tiny') ")
+    visual = model.visual
+    load_clip_weights(visual, path, model_name='tiny', tower='visual')
+
+
+def test_toy_clip_records_gelu():
+    """The toy CLIP's config (written by tools/toy/pretrain_clip.py) says
+    GELU; a QuickGELU build of it is refused."""
+    config = 'assets/toy_clip/toy_clip.json'
+    weights = 'assets/toy_clip/toy_clip.pth'
+    assert activations(build_clip('toy-clip', config,
+                                  pretrained=weights)) == {nn.GELU}
+    with pytest.raises(ValueError) as info:
+        build_clip('toy-clip', config, quick_gelu=True, pretrained=weights)
+    assert str(info.value).startswith(
+        "`quick_gelu` is True, but `model_cfg`'s `quick_gelu` is False")
