@@ -29,6 +29,19 @@ def make_head(**kwargs) -> ZegOTHead:
     return head
 
 
+def loss_cfgs(ignored_as_negative):
+    """``loss_decode`` / ``loss_ot`` of the head's defaults with
+    ``ignored_as_negative`` set."""
+    losses = [
+        dict(type=kind, loss_name=f'loss_{name}',
+             ignored_as_negative=ignored_as_negative)
+        for kind, name in (('ZegOTFocalLoss', 'focal'),
+                           ('ZegOTDiceLoss', 'dice'))
+    ]
+    return dict(loss_decode=losses, loss_ot=[
+        dict(cfg, loss_name=cfg['loss_name'] + '_ot') for cfg in losses])
+
+
 def make_inputs(k=K, seed=0, num_taps=4):
     gen = torch.Generator().manual_seed(seed)
     taps = [torch.randn(B, D, GRID, GRID, generator=gen)
@@ -227,13 +240,7 @@ def test_frozen_dlfa_has_no_trainable_parameters():
 
 @pytest.mark.parametrize('negative', [True, False])
 def test_loss_finite_with_all_ignored_labels(negative):
-    losses = [
-        dict(type=kind, loss_name=f'loss_{name}', ignored_as_negative=negative)
-        for kind, name in (('ZegOTFocalLoss', 'focal'),
-                           ('ZegOTDiceLoss', 'dice'))
-    ]
-    head = make_head(loss_decode=losses, loss_ot=[
-        dict(cfg, loss_name=cfg['loss_name'] + '_ot') for cfg in losses])
+    head = make_head(**loss_cfgs(negative))
     inputs = make_inputs()
     labels = torch.full((B, SIZE, SIZE), 255)
     losses = head.loss(inputs, make_samples(labels), None)
@@ -251,13 +258,7 @@ def test_inductive_unseen_pixel_pushes_every_seen_column_down(negative):
     """Inductive training: an unseen-class pixel is mapped to 255, and the
     reference losses push every seen column down there, on both paths (the
     ablation leaves it out)."""
-    losses = [
-        dict(type=kind, loss_name=f'loss_{name}', ignored_as_negative=negative)
-        for kind, name in (('ZegOTFocalLoss', 'focal'),
-                           ('ZegOTDiceLoss', 'dice'))
-    ]
-    head = make_head(loss_decode=losses, loss_ot=[
-        dict(cfg, loss_name=cfg['loss_name'] + '_ot') for cfg in losses])
+    head = make_head(**loss_cfgs(negative))
     # dataset classes 0..4; 1 and 3 unseen; seen columns 0, 1, 2
     head.set_label_map(torch.tensor([0, 255, 1, 255, 2]))
     labels = random_labels(k=5, seed=3)
