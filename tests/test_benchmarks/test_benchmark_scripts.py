@@ -23,6 +23,9 @@ RUNS = {
     'head.py': ([], [
         'ratio train step: reference-style, equal iterations / ours',
         'ratio inference: reference-style, equal iterations / ours']),
+    'losses.py': ([], [
+        'ratio train step: autograd / ours time',
+        'ratio train step: autograd / ours peak memory']),
     'model.py': (['--batch', '2', '--images', '1'], [
         'train step fp32: iterations/s', 'head share of the image encoder',
         'ratio slide inference: mmseg / ours']),

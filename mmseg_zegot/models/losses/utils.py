@@ -4,8 +4,6 @@
 Shape shorthand: B images, K classes (columns of the current vocabulary),
 H×W label resolution.
 """
-from typing import Tuple
-
 import torch
 from mmengine.dist import all_reduce
 from torch import Tensor
@@ -17,27 +15,14 @@ def check_flag(value, key: str) -> None:
         raise ValueError(f'{key} must be True or False, got {value!r}')
 
 
-def binary_targets(target: Tensor, num_classes: int, ignore_index: int,
-                   ignored_as_negative: bool) -> Tuple[Tensor, Tensor]:
-    """One binary mask per class from a label map, and the pixels that count.
+def check_labels(target: Tensor, num_classes: int, ignore_index: int) -> None:
+    """Raise ValueError unless every label is in ``[0, K)`` or
+    ``ignore_index``.
 
     Args:
-        target (Tensor): Labels in ``[0, K)`` or ``ignore_index``, (B, H, W),
-            integer.
+        target (Tensor): Labels, (B, H, W), integer.
         num_classes (int): K.
         ignore_index (int): Label of pixels that are no class's positive.
-        ignored_as_negative (bool): True: ``ignore_index`` pixels count, as
-            negatives of every class (ZegCLIP / OTSeg); False: they take no
-            part in the loss.
-
-    Returns:
-        tuple[Tensor, Tensor]: ``one_hot`` (B, K, H, W) bool, all False at
-        ``ignore_index`` pixels, and ``counted`` (B, 1, H, W) bool, the pixels
-        the loss runs over.
-
-    Raises:
-        ValueError: If a label other than ``ignore_index`` lies outside
-            ``[0, K)``.
     """
     valid = target != ignore_index
     outside = valid & ((target < 0) | (target >= num_classes))
@@ -45,10 +30,40 @@ def binary_targets(target: Tensor, num_classes: int, ignore_index: int,
         raise ValueError(
             f'Labels {target[outside].unique().tolist()} are neither in '
             f'[0, {num_classes}) nor ignore_index ({ignore_index})')
+
+
+def counted_pixels(target: Tensor, ignore_index: int,
+                   ignored_as_negative: bool) -> Tensor:
+    """The pixels a per-class loss runs over.
+
+    Args:
+        target (Tensor): Labels in ``[0, K)`` or ``ignore_index``, (B, H, W).
+        ignore_index (int): Label of pixels that are no class's positive.
+        ignored_as_negative (bool): True: ``ignore_index`` pixels count, as
+            negatives of every class (ZegCLIP / OTSeg); False: they take no
+            part in the loss.
+
+    Returns:
+        Tensor: (B, H, W) bool.
+    """
+    if ignored_as_negative:
+        return torch.ones_like(target, dtype=torch.bool)
+    return target != ignore_index
+
+
+def class_masks(target: Tensor, num_classes: int) -> Tensor:
+    """One binary mask per class of one image's label map.
+
+    Args:
+        target (Tensor): Labels, (H, W); labels outside ``[0, K)`` (such as
+            ``ignore_index``) are in no mask.
+        num_classes (int): K.
+
+    Returns:
+        Tensor: (K, H, W) bool.
+    """
     classes = torch.arange(num_classes, device=target.device)
-    one_hot = target.unsqueeze(1) == classes[None, :, None, None]
-    counted = torch.ones_like(valid) if ignored_as_negative else valid
-    return one_hot, counted.unsqueeze(1)
+    return target.unsqueeze(0) == classes[:, None, None]
 
 
 def present_classes(target: Tensor, num_classes: int,

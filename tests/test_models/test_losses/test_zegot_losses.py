@@ -213,3 +213,44 @@ def test_module_validation():
     with pytest.raises(ValueError, match='weights'):
         ZegOTFocalLoss()(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2).long(),
                          weight=torch.ones(1, 2, 2))
+
+
+@pytest.mark.parametrize('negative', [True, False])
+@pytest.mark.parametrize('loss', [
+    lambda x, y, negative: sigmoid_focal_loss(
+        x, y, ignore_index=IGNORE, ignored_as_negative=negative),
+    lambda x, y, negative: sigmoid_focal_loss(
+        x, y, alpha=0.4, gamma=1.5, ignore_index=IGNORE,
+        ignored_as_negative=negative, avg_factor=torch.tensor(3.0)),
+    lambda x, y, negative: dice_loss(
+        x, y, smooth=0.5, ignore_index=IGNORE, ignored_as_negative=negative),
+], ids=['focal', 'focal-alpha-gamma', 'dice'])
+def test_gradients_match_finite_differences(loss, negative):
+    """The gradients are worked out in the forward pass (nothing of size
+    B×K×H×W but the gradient is kept): central differences in float64 check
+    them, with ignored pixels, an absent class and logits up to ±8."""
+    logits, labels = random_batch(b=2, k=3, h=4, w=5, seed=5)
+    logits = (logits * 2).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: loss(x, labels, negative),
+                                    (logits, ))
+
+
+@pytest.mark.parametrize('loss', [sigmoid_focal_loss, dice_loss])
+def test_large_logits_give_finite_losses_and_gradients(loss):
+    logits = torch.tensor([[[[200.0, 200.0]], [[-200.0, -200.0]]]],
+                          requires_grad=True)  # (1, 2, 1, 2)
+    labels = torch.tensor([[[1, IGNORE]]])
+    value = loss(logits, labels)
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
+    if loss is sigmoid_focal_loss:
+        # Confidently wrong at pixel 0 (class 0 high, class 1 low): the
+        # focal gradients point back towards the label, at full strength.
+        assert logits.grad[0, 0, 0, 0] > 0 and logits.grad[0, 1, 0, 0] < 0
+
+
+def test_no_gradient_buffer_without_grad():
+    logits, labels = random_batch()
+    with torch.no_grad():
+        value = sigmoid_focal_loss(logits.requires_grad_(True), labels)
+    assert not value.requires_grad
