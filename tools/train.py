@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 import mmseg_zegot  # noqa: F401  (registers components before the config)
-from mmseg_zegot.utils import apply_safe_runtime, load_config
+from mmseg_zegot.utils import apply_safe_runtime, load_config, resolve_resume
 from mmseg_zegot.utils.dist import (
     has_accelerator,
     setup_cpu_distributed,
@@ -29,7 +29,8 @@ def parse_args():
         '--resume',
         action='store_true',
         default=False,
-        help='resume from the latest checkpoint in the work_dir automatically')
+        help='resume from the latest checkpoint in the work_dir automatically '
+        '(also for configs that set load_from)')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -135,6 +136,7 @@ def main():
     if args.amp:
         enable_amp(cfg)
     cfg.resume = args.resume
+    resolve_resume(cfg)
     if args.tensorboard or cfg.get('tensorboard', False):
         enable_tensorboard(cfg)
     apply_safe_runtime(cfg)

@@ -7,7 +7,12 @@ from .checkpoint import (
                          register_safe_checkpoint_loader,
                          to_plain,
 )
-from .config import apply_safe_runtime, load_config, root_cause
+from .config import (
+                     apply_safe_runtime,
+                     load_config,
+                     resolve_resume,
+                     root_cause,
+)
 from .published import (
                         PUBLISHED_FORMAT,
                         frozen_clip_keys,
@@ -28,6 +33,6 @@ __all__ = [
     'frozen_clip_keys', 'frozen_clip_prefixes', 'is_published',
     'load_checkpoint_safely', 'load_config', 'load_from_http_weights_only',
     'load_segmentor_checkpoint', 'publish_checkpoint', 'read_checkpoint',
-    'register_safe_checkpoint_loader', 'root_cause', 'save_published',
+    'register_safe_checkpoint_loader', 'resolve_resume', 'root_cause', 'save_published',
     'to_plain'
 ]

@@ -1,6 +1,10 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 """Config loading shared by the tools."""
+import logging
+
 from mmengine.config import Config
+from mmengine.logging import print_log
+from mmengine.runner import find_latest_checkpoint
 
 PLAIN_CHECKPOINT_HOOK = 'ZegOTPlainCheckpointHook'
 ATOMIC_CHECKPOINT_HOOK = 'ZegOTCheckpointHook'
@@ -58,3 +62,34 @@ def apply_safe_runtime(cfg: Config) -> None:
     if checkpoint is not None and checkpoint.get('type') in (
             'CheckpointHook', 'mmengine.CheckpointHook'):
         checkpoint['type'] = ATOMIC_CHECKPOINT_HOOK
+
+
+def resolve_resume(cfg: Config) -> None:
+    """What ``tools/train.py --resume`` continues from.
+
+    ``--resume`` means "continue from the latest checkpoint in the work
+    folder". MMEngine resumes from ``load_from`` instead whenever a config
+    sets it, so ``--resume`` on a transductive config (whose ``load_from``
+    is the inductive run's half-way checkpoint) would restore that
+    checkpoint's iteration count and stop at once. For a config with
+    ``load_from``: the work folder's latest checkpoint becomes the one
+    resumed; with none there, the run starts afresh from ``load_from``
+    (weights only), as without ``--resume``.
+
+    Args:
+        cfg (Config): With ``resume`` (bool), ``work_dir`` and optionally
+            ``load_from``; updated in place.
+    """
+    if not cfg.get('resume', False) or not cfg.get('load_from'):
+        return
+    latest = find_latest_checkpoint(cfg.work_dir)
+    if latest is not None:
+        print_log(f'--resume: continuing from {latest} (the latest '
+                  f'checkpoint in {cfg.work_dir}), not from load_from='
+                  f'{cfg.load_from}.', logger='current')
+        cfg.load_from = latest
+        return
+    print_log(f'--resume: no checkpoint in {cfg.work_dir} yet; starting from '
+              f'load_from={cfg.load_from} at iteration 0.', logger='current',
+              level=logging.WARNING)
+    cfg.resume = False

@@ -91,3 +91,26 @@ def test_load_from_uses_safe_loader(trained, voc_root, tmp_path):
                    *data_options(voc_root, 1), f'load_from={short}/iter_2.pth')
     assert 'Load checkpoint from' in out
     assert osp.isfile(tmp_path / 'iter_1.pth')
+
+
+def test_resume_with_load_from_continues_the_work_folder(trained, voc_root,
+                                                         tmp_path):
+    """A config with ``load_from`` (as the transductive configs have):
+    ``--resume`` starts from ``load_from`` while the work folder is empty,
+    then continues from the work folder's latest checkpoint, not from
+    ``load_from`` (MMEngine alone would restore ``load_from``'s iteration
+    4 and stop)."""
+    short, _ = trained
+    load_from = f'load_from={short}/iter_4.pth'
+    out = run_tool('train.py', CONFIG, '--work-dir', tmp_path, '--resume',
+                   *data_options(voc_root, 2), load_from)
+    assert 'no checkpoint in' in out and 'at iteration 0' in out
+    assert 'resumed epoch' not in out
+    assert torch.load(tmp_path / 'iter_2.pth',
+                      weights_only=True)['meta']['iter'] == 2
+    out = run_tool('train.py', CONFIG, '--work-dir', tmp_path, '--resume',
+                   *data_options(voc_root, 4), load_from)
+    assert f'continuing from {tmp_path}/iter_2.pth' in out
+    assert 'resumed epoch: 0, iter: 2' in out
+    assert torch.load(tmp_path / 'iter_4.pth',
+                      weights_only=True)['meta']['iter'] == 4
