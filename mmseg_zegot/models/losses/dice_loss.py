@@ -4,60 +4,38 @@
 Shape shorthand: B images, K classes (columns of the current vocabulary),
 H×W label resolution.
 """
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
-import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from .utils import (
     check_flag,
     check_labels,
-    class_masks,
     counted_pixels,
     num_present_classes,
+    per_class_loss,
     present_classes,
 )
 
 
-class _PerClassDice(torch.autograd.Function):
-    """``d_bk`` of every (image, class), present or not.
+def _image_terms(logits: Tensor, positive: Tensor, counted: Tensor,
+                 smooth: float) -> Tuple[Tensor, Tensor]:
+    """One image's ``d_k`` for every class (K,), present or not, and their
+    gradient (K, H, W), for :func:`per_class_loss`; ``counted`` (H, W) bool.
 
-    Computed one image at a time, with the gradient worked out in the
-    forward pass: with ``N = 2 * sum(p * t) + smooth`` and ``D = sum(p) +
-    sum(t) + smooth``, ``d = 1 - N / D`` and ``dd/dp_i = N / D^2 - 2 * t_i /
-    D``. Nothing of size (B, K, H, W) is kept but the logits' gradient (see
-    ``_PerClassFocal``).
+    With ``N = 2 * sum(p * t) + smooth`` and ``D = sum(p) + sum(t) +
+    smooth``: ``d = 1 - N / D`` and ``dd/dp_i = N / D^2 - 2 * t_i / D``.
     """
-
-    @staticmethod
-    def forward(ctx, pred: Tensor, target: Tensor, counted: Tensor,
-                smooth: float) -> Tensor:
-        per_class = pred.new_empty(pred.shape[:2])
-        grad = torch.empty_like(pred) if ctx.needs_input_grad[0] else None
-        for index, (logits, labels, pixels) in enumerate(
-                zip(pred, target, counted)):
-            positive = class_masks(labels, pred.size(1))
-            prob = logits.sigmoid().mul_(pixels)
-            numerator = 2 * (prob * positive).flatten(1).sum(1) + smooth
-            denominator = (prob.flatten(1).sum(1) +
-                           positive.flatten(1).sum(1) + smooth)
-            per_class[index] = 1 - numerator / denominator
-            if grad is not None:
-                slope = prob.sub_(prob.square())  # dp/dx (0 where not counted)
-                ratio = (numerator / denominator.square())[:, None, None]
-                step = (2 / denominator)[:, None, None]
-                torch.mul(slope, ratio - positive * step, out=grad[index])
-        ctx.save_for_backward(grad)
-        return per_class
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output: Tensor):
-        grad, = ctx.saved_tensors
-        return grad * grad_output[:, :, None, None], None, None, None
+    prob = logits.sigmoid().mul_(counted)
+    numerator = 2 * (prob * positive).flatten(1).sum(1) + smooth
+    denominator = (prob.flatten(1).sum(1) + positive.flatten(1).sum(1) +
+                   smooth)
+    slope = prob.sub_(prob.square())  # dp/dx, 0 where not counted
+    ratio = (numerator / denominator.square())[:, None, None]
+    step = (2 / denominator)[:, None, None]
+    return 1 - numerator / denominator, slope.mul_(ratio - positive * step)
 
 
 def dice_loss(pred: Tensor,
@@ -99,7 +77,7 @@ def dice_loss(pred: Tensor,
     """
     check_labels(target, pred.size(1), ignore_index)
     counted = counted_pixels(target, ignore_index, ignored_as_negative)
-    per_class = _PerClassDice.apply(pred, target, counted, smooth)
+    per_class = per_class_loss(_image_terms, pred, target, counted, smooth)
     present = present_classes(target, pred.size(1), ignore_index)
     if avg_factor is None:
         avg_factor = present.sum().clamp(min=1)

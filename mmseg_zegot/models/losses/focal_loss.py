@@ -11,14 +11,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from .utils import (
     check_flag,
     check_labels,
-    class_masks,
     counted_pixels,
     num_present_classes,
+    per_class_loss,
     present_classes,
 )
 
@@ -57,37 +56,13 @@ def focal_terms(logits: Tensor, positive: Tensor, alpha: float,
     return loss, slope.mul_(sign)
 
 
-class _PerClassFocal(torch.autograd.Function):
-    """Σ over pixels of ``weight * l``, for each (image, class).
-
-    Computed one image at a time, with the gradient worked out in the
-    forward pass and nothing of size (B, K, H, W) kept but the logits'
-    gradient itself: the loss costs a few (K, H, W) buffers where autograd
-    would keep about ten (B, K, H, W) tensors (COCO-Stuff: 156 classes at
-    512² are 160 MB per image and tensor).
-    """
-
-    @staticmethod
-    def forward(ctx, pred: Tensor, target: Tensor, weight: Tensor,
-                alpha: float, gamma: float) -> Tensor:
-        per_class = pred.new_empty(pred.shape[:2])
-        grad = torch.empty_like(pred) if ctx.needs_input_grad[0] else None
-        for index, (logits, labels, pixel_weight) in enumerate(
-                zip(pred, target, weight)):
-            loss, slope = focal_terms(logits,
-                                      class_masks(labels, pred.size(1)),
-                                      alpha, gamma)
-            per_class[index] = loss.mul_(pixel_weight).flatten(1).sum(1)
-            if grad is not None:
-                torch.mul(slope, pixel_weight, out=grad[index])
-        ctx.save_for_backward(grad)
-        return per_class
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output: Tensor):
-        grad, = ctx.saved_tensors
-        return grad * grad_output[:, :, None, None], None, None, None, None
+def _image_terms(logits: Tensor, positive: Tensor, pixel_weight: Tensor,
+                 alpha: float, gamma: float) -> Tuple[Tensor, Tensor]:
+    """One image's ``Σ_pixels weight * l`` per class (K,) and its gradient
+    (K, H, W), for :func:`per_class_loss`; ``pixel_weight`` is (H, W)."""
+    loss, slope = focal_terms(logits, positive, alpha, gamma)
+    return (loss.mul_(pixel_weight).flatten(1).sum(1),
+            slope.mul_(pixel_weight))
 
 
 def sigmoid_focal_loss(pred: Tensor,
@@ -138,7 +113,8 @@ def sigmoid_focal_loss(pred: Tensor,
     counted = counted_pixels(target, ignore_index, ignored_as_negative)
     num_counted = counted.flatten(1).sum(1).clamp(min=1)  # (B,)
     weight = counted.to(pred.dtype) / num_counted[:, None, None]
-    per_class = _PerClassFocal.apply(pred, target, weight, alpha, gamma)
+    per_class = per_class_loss(_image_terms, pred, target, weight, alpha,
+                               gamma)
     if avg_factor is None:
         avg_factor = present_classes(target, pred.size(1),
                                      ignore_index).sum().clamp(min=1)

@@ -4,9 +4,12 @@
 Shape shorthand: B images, K classes (columns of the current vocabulary),
 H×W label resolution.
 """
+from typing import Callable
+
 import torch
 from mmengine.dist import all_reduce
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 
 def check_flag(value, key: str) -> None:
@@ -102,3 +105,57 @@ def num_present_classes(target: Tensor, num_classes: int,
     num = present_classes(target, num_classes, ignore_index).sum().float()
     all_reduce(num, op='mean')  # a no-op outside distributed training
     return num.clamp(min=1.0)
+
+
+class _ImageByImage(torch.autograd.Function):
+    """Per-class sums of an elementwise loss, one image at a time, with the
+    gradient worked out in the forward pass.
+
+    ``terms(logits, positive, pixels, *args)`` gets one image's logits
+    (K, H, W), its class masks (K, H, W) bool and its ``pixels`` entry, and
+    returns that image's per-class values (K,) and their gradient by the
+    logits (K, H, W). Nothing of size (B, K, H, W) is kept but the
+    gradient: autograd through the elementwise formulas would keep about
+    ten such tensors (COCO-Stuff: 156 classes at 512² are 160 MB per image
+    and tensor).
+    """
+
+    @staticmethod
+    def forward(ctx, terms: Callable, pred: Tensor, target: Tensor,
+                pixels: Tensor, *args) -> Tensor:
+        per_class = pred.new_empty(pred.shape[:2])
+        grad = torch.empty_like(pred) if ctx.needs_input_grad[1] else None
+        for index in range(pred.size(0)):
+            positive = class_masks(target[index], pred.size(1))
+            value, slope = terms(pred[index], positive, pixels[index], *args)
+            per_class[index] = value
+            if grad is not None:
+                grad[index] = slope
+        ctx.num_args = len(args)
+        ctx.save_for_backward(grad)
+        return per_class
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output: Tensor):
+        grad, = ctx.saved_tensors
+        return (None, grad * grad_output[:, :, None, None], None, None,
+                *[None] * ctx.num_args)
+
+
+def per_class_loss(terms: Callable, pred: Tensor, target: Tensor,
+                   pixels: Tensor, *args) -> Tensor:
+    """``terms`` summed per (image, class) (see :class:`_ImageByImage`).
+
+    Args:
+        terms (Callable): ``(logits, positive, pixels[b], *args) ->
+            (values (K,), gradient (K, H, W))``.
+        pred (Tensor): Logits, (B, K, H, W).
+        target (Tensor): Labels in ``[0, K)`` or ``ignore_index``, (B, H, W).
+        pixels (Tensor): A per-pixel weight or mask, (B, H, W).
+        *args: Passed on to ``terms``.
+
+    Returns:
+        Tensor: (B, K), differentiable in ``pred``.
+    """
+    return _ImageByImage.apply(terms, pred, target, pixels, *args)
