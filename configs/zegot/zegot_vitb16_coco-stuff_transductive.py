@@ -3,6 +3,9 @@
 _base_ = ['./zegot_vitb16_coco-stuff.py']
 load_from = 'work_dirs/zegot_vitb16_coco-stuff/iter_40000.pth'
 default_hooks = dict(
+    # Nothing loads this run's checkpoints part-way: the last
+    # `max_keep_ckpts` are enough.
+    checkpoint=dict(keep_iters=[]),
     # A missing `load_from` stops the run at start-up, naming its source.
     load_from_check=dict(
         type='ZegOTLoadFromCheckHook',
