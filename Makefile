@@ -12,7 +12,7 @@ env-tests:
 	@tools/bootstrap.sh tests
 
 demo: env
-	$(PY) tools/toy/run_benchmark.py
+	$(PY) projects/toy_world/tools/run_benchmark.py
 
 lint: env-tests
 	$(PY) -m ruff check .

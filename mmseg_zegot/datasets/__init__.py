@@ -1,12 +1,18 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 from . import transforms  # noqa: F401
 from .file_checks import CorruptedFileError, check_sample_files
-from .splits import SPLITS, ZeroShotSplit, get_split, make_split, resolve_split
+from .splits import (
+    SPLITS,
+    ZeroShotSplit,
+    get_split,
+    make_split,
+    register_split,
+    resolve_split,
+)
 from .zero_shot import (
     ZegOTCOCOStuffDataset,
     ZegOTPascalContext59Dataset,
     ZegOTPascalVOC20Dataset,
-    ZegOTToyWorldDataset,
     ZegOTZeroShotDataset,
     ZeroShotDatasetMixin,
     build_zero_shot_split,
@@ -17,5 +23,5 @@ __all__ = [
     'get_split', 'make_split',
     'ZeroShotDatasetMixin', 'build_zero_shot_split', 'ZegOTPascalVOC20Dataset',
     'ZegOTPascalContext59Dataset', 'ZegOTCOCOStuffDataset',
-    'ZegOTZeroShotDataset', 'ZegOTToyWorldDataset', 'resolve_split'
+    'ZegOTZeroShotDataset', 'register_split', 'resolve_split'
 ]

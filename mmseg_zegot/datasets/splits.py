@@ -22,8 +22,6 @@ from typing import Dict, Iterable, Tuple, Union
 
 from mmseg.datasets import COCOStuffDataset, PascalContextDataset59, PascalVOCDataset
 
-from .toy_world import CLASS_NAMES as TOY_CLASS_NAMES
-
 
 def clip_text(name: str) -> str:
     """The text CLIP's tokenizer reads for ``name``: open_clip's default
@@ -195,11 +193,35 @@ SPLITS: Dict[str, ZeroShotSplit] = {
              'scissors', 'cardboard', 'clouds', 'grass', 'playingfield',
              'river', 'road', 'tree', 'wall-concrete'),
             name='coco-stuff'),
-        # The toy world of the embedded benchmark (mmseg_zegot.datasets.
-        # toy_world), 12 shapes: 9 seen / 3 unseen by default.
-        make_split(TOY_CLASS_NAMES, ('star', 'moon', 'flower'), name='toy'),
     )
 }
+
+
+def register_split(split: ZeroShotSplit) -> ZeroShotSplit:
+    """Add ``split`` to :data:`SPLITS`, so configs can name it (a project's
+    own world registers its split when its package is imported).
+
+    Registering the same split again is a no-op, so a module that registers
+    can be imported twice.
+
+    Args:
+        split (ZeroShotSplit): The split, under its ``name``.
+
+    Returns:
+        ZeroShotSplit: The registered split (equal to ``split``).
+
+    Raises:
+        ValueError: If another split is registered under ``split.name``.
+    """
+    known = SPLITS.setdefault(split.name, split)
+    if known != split:
+        raise ValueError(
+            f'A different split is already registered as {split.name!r} '
+            f'(classes {list(known.classes)}, unseen {list(known.unseen)}). '
+            'Give the new split another `name`, or pass it to the datasets '
+            'and the model as dict(classes=[...], unseen_classes=[...]) '
+            'without registering it.')
+    return known
 
 
 def get_split(name: str, fully_supervised: bool = False) -> ZeroShotSplit:

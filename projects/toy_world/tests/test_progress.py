@@ -1,13 +1,9 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 """The time estimates the long toy jobs print."""
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'tools' / 'toy'))
-import pretrain_clip  # noqa: E402
-import run_benchmark  # noqa: E402
+from projects.toy_world.toy_world import benchmark as run_benchmark
+from projects.toy_world.toy_world import pretrain as pretrain_clip
 
 
 @pytest.mark.parametrize('elapsed,done,total,expected', [

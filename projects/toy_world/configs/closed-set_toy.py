@@ -3,14 +3,19 @@
 # shapes only (unseen pixels ignored by ZegOTZeroShotLabels), tested on all
 # 12 shapes with the same metric. It has no way to name an unseen shape.
 _base_ = [
-    '../_base_/datasets/zegot_toy.py',
-    '../_base_/default_runtime.py',
-    '../_base_/schedules/zegot_schedule_20k.py',
+    './_base_/datasets/zegot_toy.py',
+    '../../../configs/_base_/default_runtime.py',
+    '../../../configs/_base_/schedules/zegot_schedule_20k.py',
 ]
+# The project's package registers the toy world's dataset and split 'toy'
+# (run from the repository root, or put it on PYTHONPATH).
+custom_imports = dict(
+    imports=['mmseg_zegot', 'projects.toy_world.toy_world'],
+    allow_failed_imports=False)
 clip = dict(
     model_name='toy-clip',
-    model_cfg='assets/toy_clip/toy_clip.json',
-    pretrained='assets/toy_clip/toy_clip.pth',
+    model_cfg='projects/toy_world/assets/toy_clip/toy_clip.json',
+    pretrained='projects/toy_world/assets/toy_clip/toy_clip.pth',
     quick_gelu=False)
 crop_size = (64, 64)
 model = dict(
@@ -51,7 +56,7 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-max_iters = 2000  # as configs/zegot/zegot_toy.py
+max_iters = 2000  # as zegot_toy.py
 optim_wrapper = dict(
     optimizer=dict(lr=1e-3), paramwise_cfg=dict(_delete_=True))
 param_scheduler = [

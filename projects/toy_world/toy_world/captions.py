@@ -24,7 +24,7 @@ from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .toy_world import (
+from .world import (
     DEFAULT_SIZE,
     ToyObject,
     get_categories,
@@ -92,7 +92,7 @@ COLOUR_NAMES: Dict[str, Tuple[int, int, int]] = {
     'gray': (128, 128, 128),
 }
 
-#: The word for each texture of :func:`~.toy_world.texture_pattern`.
+#: The word for each texture of :func:`~.world.texture_pattern`.
 #: Several categories share a word (three are striped, two zigzag).
 TEXTURE_WORDS: Dict[str, str] = {
     'solid': 'plain',

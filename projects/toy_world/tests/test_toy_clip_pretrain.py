@@ -11,12 +11,12 @@ import open_clip
 import pytest
 import torch
 
-from mmseg_zegot.models.utils import toy_clip as tc
+from projects.toy_world.toy_world import pretrain as pretrain_clip
+from projects.toy_world.toy_world import toy_clip as tc
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPT = REPO / 'tools' / 'toy' / 'pretrain_clip.py'
-sys.path.insert(0, str(SCRIPT.parent))
-import pretrain_clip  # noqa: E402
+PROJECT = Path(__file__).resolve().parents[1]
+REPO = PROJECT.parents[1]
+SCRIPT = PROJECT / 'tools' / 'pretrain_clip.py'
 
 
 def _sha256(path: Path) -> str:

@@ -37,12 +37,13 @@ Writes to ``--out-dir``:
 and reports zero-shot classification accuracy on held-out single-object
 images and the training-free dense baseline (patch tokens through ``ln_post``
 and ``proj`` classified by the class text embeddings) on the world's val
-images (``--world-seed``, same generator as ``tools/toy/generate_world.py``).
+images (``--world-seed``, same generator as :func:`.world.generate_world`).
 
-Example::
+Example (:func:`main` is the command line of
+``projects/toy_world/tools/pretrain_clip.py``)::
 
-    python tools/toy/pretrain_clip.py --out-dir work_dirs/toy_clip
-    python tools/toy/pretrain_clip.py --quick --out-dir /tmp/toy_clip
+    python projects/toy_world/tools/pretrain_clip.py --out-dir work_dirs/toy_clip
+    python projects/toy_world/tools/pretrain_clip.py --quick --out-dir /tmp/toy_clip
 """
 import argparse
 import datetime
@@ -51,19 +52,15 @@ import json
 import math
 import os
 import os.path as osp
-import sys
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import _bootstrap_path  # noqa: E402,F401
-
-from mmseg_zegot.datasets import toy_captions as captions_lib  # noqa: E402
-from mmseg_zegot.datasets import toy_world as tw  # noqa: E402
-from mmseg_zegot.models.utils import toy_clip as tc  # noqa: E402
+from . import captions as captions_lib
+from . import toy_clip as tc
+from . import world as tw
 
 WEIGHTS = 'toy_clip.pth'
 CONFIG = 'toy_clip.json'
@@ -422,6 +419,3 @@ def main(argv=None):
           f'{osp.join(args.out_dir, CONFIG)}')
     return report
 
-
-if __name__ == '__main__':
-    main()

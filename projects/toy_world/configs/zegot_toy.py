@@ -1,18 +1,24 @@
 # ZegOT on the embedded toy zero-shot world (the README's main job): the real
 # model config with every [ours] choice as it is, only smaller. The frozen
 # CLIP is the project's toy CLIP (6-layer ViT, 8 px patches, 64 px images),
-# pretrained by tools/toy/pretrain_clip.py on captions describing every shape;
-# ZegOT trains on the seen shapes only and is tested on all 12.
+# pretrained by projects/toy_world/tools/pretrain_clip.py on captions
+# describing every shape; ZegOT trains on the seen shapes only and is tested
+# on all 12.
 _base_ = [
-    '../_base_/models/zegot_vit-b16.py',
-    '../_base_/datasets/zegot_toy.py',
-    '../_base_/default_runtime.py',
-    '../_base_/schedules/zegot_schedule_20k.py',
+    '../../../configs/_base_/models/zegot_vit-b16.py',
+    './_base_/datasets/zegot_toy.py',
+    '../../../configs/_base_/default_runtime.py',
+    '../../../configs/_base_/schedules/zegot_schedule_20k.py',
 ]
+# The project's package registers the toy world's dataset and split 'toy'
+# (run from the repository root, or put it on PYTHONPATH).
+custom_imports = dict(
+    imports=['mmseg_zegot', 'projects.toy_world.toy_world'],
+    allow_failed_imports=False)
 clip = dict(
     model_name='toy-clip',
-    model_cfg='assets/toy_clip/toy_clip.json',
-    pretrained='assets/toy_clip/toy_clip.pth',
+    model_cfg='projects/toy_world/assets/toy_clip/toy_clip.json',
+    pretrained='projects/toy_world/assets/toy_clip/toy_clip.pth',
     quick_gelu=False)
 crop_size = (64, 64)
 model = dict(

@@ -4,7 +4,7 @@
 # Built from ZegOT's own pieces with everything learnable switched off, so
 # it shares the backbone, preprocessing and evaluation exactly. Nothing is
 # trained: tools/init_checkpoint.py writes its checkpoint from the CLIP file.
-_base_ = ['../zegot/zegot_toy.py']
+_base_ = ['./zegot_toy.py']
 model = dict(
     image_encoder=dict(out_indices=(5, )),
     text_encoder=dict(num_prompts=1, prompt_length=0,

@@ -1,6 +1,8 @@
-# The procedural toy world of the embedded benchmark (tools/toy/): 12 shapes
-# in VOC's layout with PNG images, 64x64. The split is a parameter: class
-# names of the 'toy' classes (override `unseen_classes` to choose another).
+# The procedural toy world of the embedded benchmark (projects/toy_world/):
+# 12 shapes in VOC's layout with PNG images, 64x64. The split is a parameter:
+# class names of the 'toy' classes (override `unseen_classes` to choose
+# another). The dataset type and the split are registered by the project's
+# package (the leaf configs' `custom_imports`).
 dataset_type = 'ZegOTToyWorldDataset'
 data_root = 'data/toy_world'
 zero_shot_split = dict(name='toy', unseen_classes=['star', 'moon', 'flower'])

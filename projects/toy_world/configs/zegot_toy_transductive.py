@@ -3,7 +3,8 @@
 # from the model's own detached prediction over the unseen shapes. Continues
 # an inductive zegot_toy.py run for 1000 more iterations: pass its
 # checkpoint, e.g.
-#   python tools/train.py configs/zegot/zegot_toy_transductive.py \
+#   python tools/train.py \
+#       projects/toy_world/configs/zegot_toy_transductive.py \
 #       --cfg-options load_from=work_dirs/zegot_toy/iter_2000.pth
 # (The paper configs start from the half-way inductive checkpoint; the toy
 # inductive runs keep only their final one.)
@@ -23,5 +24,5 @@ default_hooks = dict(
     # A missing `load_from` stops the run at start-up, naming its source.
     load_from_check=dict(
         type='ZegOTLoadFromCheckHook',
-        source_config='configs/zegot/zegot_toy.py',
+        source_config='projects/toy_world/configs/zegot_toy.py',
         source_iter=2000))

@@ -9,7 +9,10 @@ import numpy as np
 from mmengine.config import DictAction
 from PIL import Image
 
-from .figures import IGNORE_INDEX, save_segmentation_grid
+from mmseg_zegot.visualization.figures import (
+    IGNORE_INDEX,
+    save_segmentation_grid,
+)
 
 
 def _options(options: Sequence[str]) -> dict:

@@ -1,13 +1,13 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 """Ablations of ZegOT on the embedded toy zero-shot world.
 
-    python tools/toy/run_ablations.py                    # one training seed
-    python tools/toy/run_ablations.py --train-seeds 0 1 2
+    python projects/toy_world/tools/run_ablations.py     # one training seed
+    python projects/toy_world/tools/run_ablations.py --train-seeds 0 1 2
 
-Trains and tests ``configs/zegot/zegot_toy.py`` with each component of the
-method switched off or replaced, through the real ``tools/train.py`` /
-``tools/test.py`` and on the same world, split and seeds as
-``run_benchmark.py``, and prints mIoU(seen), mIoU(unseen) and hIoU with
+Trains and tests ``projects/toy_world/configs/zegot_toy.py`` with each
+component of the method switched off or replaced, through the real
+``tools/train.py`` / ``tools/test.py`` and on the same world, split and
+seeds as ``run_benchmark.py``, and prints mIoU(seen), mIoU(unseen) and hIoU with
 their change from the full model (medians over the training seeds):
 
 * no OT: the uniform plan (``use_ot=False``, MPOT-only vs baseline);
@@ -32,7 +32,11 @@ import os.path as osp
 import statistics
 import time
 
-from run_benchmark import (
+import _bootstrap_path  # noqa: F401
+
+from mmseg_zegot.datasets.splits import get_split
+from projects.toy_world.toy_world.benchmark import (
+    CONFIGS,
     add_common_args,
     log,
     prepare_world,
@@ -40,9 +44,7 @@ from run_benchmark import (
     toy_clip_files,
 )
 
-from mmseg_zegot.datasets.splits import get_split
-
-CONFIG = 'configs/zegot/zegot_toy.py'
+CONFIG = f'{CONFIGS}/zegot_toy.py'
 #: (name, --cfg-options) of each variant; the first is the full model.
 VARIANTS = (
     ('ZegOT (all components)', []),

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mmseg_zegot.datasets import toy_captions as tcap
-from mmseg_zegot.datasets import toy_world as tw
+from projects.toy_world.toy_world import captions as tcap
+from projects.toy_world.toy_world import world as tw
 
 
 def _pairs(style, count=200, seed=0):

@@ -2,6 +2,7 @@
 """The procedural toy world: determinism, label format, VOC layout."""
 import hashlib
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,11 +13,9 @@ from mmseg.datasets import BaseSegDataset, PascalVOCDataset
 from mmseg.datasets.transforms import LoadAnnotations
 from PIL import Image
 
-from mmseg_zegot.datasets import toy_world as tw
+from projects.toy_world.toy_world import world as tw
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / 'tools' / 'toy'))
-import generate_world  # noqa: E402
+PROJECT = Path(__file__).resolve().parents[1]
 
 K = len(tw.CLASS_NAMES)
 
@@ -30,10 +29,14 @@ def _hashes(root: Path) -> dict:
 
 @pytest.fixture(scope='module')
 def world(tmp_path_factory):
+    """A world written by the command line tool."""
     root = tmp_path_factory.mktemp('toy_world')
-    generate_world.main(['--out-dir', str(root), '--seed', '0',
-                         '--num-train', '48', '--num-val', '12',
-                         '--no-progress'])
+    result = subprocess.run(
+        [sys.executable, str(PROJECT / 'tools' / 'generate_world.py'),
+         '--out-dir', str(root), '--seed', '0', '--num-train', '48',
+         '--num-val', '12', '--no-progress'],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
     return root
 
 

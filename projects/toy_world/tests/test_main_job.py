@@ -13,10 +13,11 @@ import torch
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, MODELS
 
-from mmseg_zegot.datasets.toy_world import generate_world
 from mmseg_zegot.utils import load_config
+from projects.toy_world.toy_world import generate_world
 
-REPO = Path(__file__).resolve().parents[2]
+PROJECT = Path(__file__).resolve().parents[1]
+REPO = PROJECT.parents[1]
 KEYS = ('aAcc', 'mIoU', 'mIoU.seen', 'mIoU.unseen', 'hIoU')
 
 
@@ -24,7 +25,7 @@ KEYS = ('aAcc', 'mIoU', 'mIoU.seen', 'mIoU.unseen', 'hIoU')
 def test_main_job_at_ci_size(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
     result = subprocess.run(
-        [sys.executable, str(REPO / 'tools' / 'toy' / 'run_benchmark.py'),
+        [sys.executable, str(PROJECT / 'tools' / 'run_benchmark.py'),
          '--work-dir', str(tmp_path), '--num-train', '16', '--num-val', '8',
          '--iters', '2'], cwd=REPO, env=env, capture_output=True, text=True,
         timeout=1200)
@@ -62,14 +63,14 @@ def test_unseen_shapes_never_reach_the_training_labels(tmp_path):
     """Through the toy config's own train pipeline and the segmentor's label
     lookup, no unseen shape is ever a training target."""
     generate_world(str(tmp_path), seed=3, num_train=24, num_val=2)
-    cfg = load_config(str(REPO / 'configs' / 'zegot' / 'zegot_toy.py'))
+    cfg = load_config(str(PROJECT / 'configs' / 'zegot_toy.py'))
     init_default_scope('mmseg')
     dataset_cfg = cfg.train_dataloader.dataset
     dataset_cfg.data_root = str(tmp_path)
     dataset = DATASETS.build(dataset_cfg)
     for key in ('image_encoder', 'text_encoder'):  # no weights are needed
         cfg.model[key].pretrained = None
-        cfg.model[key].model_cfg = str(REPO / 'assets' / 'toy_clip' /
+        cfg.model[key].model_cfg = str(PROJECT / 'assets' / 'toy_clip' /
                                        'toy_clip.json')
     model = MODELS.build(cfg.model)
     unseen = [dataset.metainfo['classes'].index(name)

@@ -5,10 +5,11 @@
 a 64 px ViT with 8 px patches (an 8×8 patch grid) and a small text
 transformer with CLIP's real 49408-token BPE vocabulary, so class names and
 prompts are tokenised exactly as for the real CLIP.
-``tools/toy/pretrain_clip.py`` trains it contrastively on image-caption
-pairs of :mod:`mmseg_zegot.datasets.toy_world` whose captions
-(:mod:`mmseg_zegot.datasets.toy_captions`) name every category, unseen ones
-included, as web-scale pretraining names every concept.
+``projects/toy_world/tools/pretrain_clip.py`` trains it contrastively on
+image-caption pairs of :mod:`~projects.toy_world.toy_world.world` whose
+captions (:mod:`~projects.toy_world.toy_world.captions`) name every
+category, unseen ones included, as web-scale pretraining names every
+concept.
 
 Nothing here registers, downloads or builds anything at import time.
 """

@@ -1,29 +1,31 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 """The embedded default main job: zero-shot segmentation of the toy world.
 
-    python tools/toy/run_benchmark.py                  # what `make demo` runs
-    python tools/toy/run_benchmark.py --split-seeds 1 2 --train-seeds 0 1 2
+    python projects/toy_world/tools/run_benchmark.py    # what `make demo` runs
+    python projects/toy_world/tools/run_benchmark.py --split-seeds 1 2 \
+        --train-seeds 0 1 2
 
-Generates the procedural world (``tools/toy/generate_world.py``), takes the
-committed toy CLIP (``assets/toy_clip``, pretrained by
-``tools/toy/pretrain_clip.py`` on captions describing every shape), then
-runs, each through the real ``tools/train.py`` / ``tools/test.py``:
+Generates the procedural world (:mod:`.world`), takes the committed toy CLIP
+(``projects/toy_world/assets/toy_clip``, pretrained by :mod:`.pretrain` on
+captions describing every shape), then runs, each through the real
+``tools/train.py`` / ``tools/test.py`` (paths are from the repository root,
+``configs/`` those of ``projects/toy_world/``):
 
-* ZegOT (``configs/zegot/zegot_toy.py``), trained on the seen shapes only,
+* ZegOT (``configs/zegot_toy.py``), trained on the seen shapes only,
   tested as configured and again without the seen-class calibration
   (``seen_bias=0``, same weights);
-* the training-free dense-CLIP baseline (``configs/toy/dense-clip_toy.py``);
+* the training-free dense-CLIP baseline (``configs/dense-clip_toy.py``);
 * a closed-set baseline, a stock mmseg FCN head on the same frozen CLIP
-  trained on the seen shapes (``configs/toy/closed-set_toy.py``);
+  trained on the seen shapes (``configs/closed-set_toy.py``);
 
 and prints mIoU(seen), mIoU(unseen) and hIoU for each (medians over the
 training seeds), and saves a picture of ZegOT's predictions.
 
 The console shows, per run, its number, the ETA of all runs, the training
 and testing progress (iterations, loss, the run's own ETA) and its results;
-third-party warnings a user cannot act on (setuptools' deprecation of
-``pkg_resources``, which MMEngine imports; mmcv-lite's missing deformable
-attention, which ZegOT does not use) are kept out of it. Every run's full
+third-party warnings a user cannot act on are kept out of it (the tools it
+runs get ``PYTHONWARNINGS=ignore``; the project's ``tools/_bootstrap_path.py``
+filters those of its own imports). Every run's full
 log (``train.log``, ``test.log``, ``init.log``, ``figure.log``) is kept
 under ``--work-dir``, and a failed run prints the end of its log.
 """
@@ -37,28 +39,22 @@ import statistics
 import subprocess
 import sys
 import time
-import warnings
 from typing import Optional
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, REPO)
+from mmseg_zegot.datasets.splits import get_split
+from mmseg_zegot.utils import load_config
 
-#: Warnings of the stack that say nothing a user of the benchmark can act
-#: on; the tools it runs get ``PYTHONWARNINGS=ignore`` and log to files.
-NOISE = (r'pkg_resources is deprecated',
-         r'Fail to import ``MultiScaleDeformableAttention``')
-for _pattern in NOISE:
-    warnings.filterwarnings('ignore', message=_pattern)
+from .world import choose_unseen, generate_world
 
-from mmseg_zegot.datasets.splits import get_split  # noqa: E402
-from mmseg_zegot.datasets.toy_world import choose_unseen, generate_world  # noqa: E402
-from mmseg_zegot.utils import load_config  # noqa: E402
-
-CLIP_DIR = osp.join(REPO, 'assets', 'toy_clip')
+#: The project's folder and the repository root, which the tools run from.
+PROJECT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(PROJECT))
+CLIP_DIR = osp.join(PROJECT, 'assets', 'toy_clip')
+CONFIGS = 'projects/toy_world/configs'
 METHODS = (
-    ('ZegOT', 'configs/zegot/zegot_toy.py', True),
-    ('dense CLIP (training-free)', 'configs/toy/dense-clip_toy.py', False),
-    ('closed-set FCN (seen only)', 'configs/toy/closed-set_toy.py', True),
+    ('ZegOT', f'{CONFIGS}/zegot_toy.py', True),
+    ('dense CLIP (training-free)', f'{CONFIGS}/dense-clip_toy.py', False),
+    ('closed-set FCN (seen only)', f'{CONFIGS}/closed-set_toy.py', True),
 )
 #: ZegOT's checkpoints are also tested without the seen-class calibration.
 UNCALIBRATED = 'ZegOT, seen_bias=0'
@@ -70,7 +66,8 @@ PROGRESS = re.compile(r' - mmengine - INFO - Iter\((train|val|test)\) '
 
 def add_common_args(parser: argparse.ArgumentParser,
                     work_dir: str) -> None:
-    """Options shared with ``run_ablations.py``: world, CLIP, seeds."""
+    """Options shared with ``tools/run_ablations.py``: world, CLIP,
+    seeds."""
     parser.add_argument('--work-dir', default=work_dir)
     parser.add_argument('--world-seed', type=int, default=0)
     parser.add_argument('--num-train', type=int, default=2000)
@@ -280,8 +277,8 @@ def toy_clip_files(clip_dir: str) -> tuple:
     if not all(osp.isfile(path) for path in clip):
         raise SystemExit(
             f'No toy CLIP in {clip_dir}: run `python '
-            'tools/toy/pretrain_clip.py` (about 16 minutes) and pass its '
-            'output folder with --clip-dir.')
+            'projects/toy_world/tools/pretrain_clip.py` (about 16 minutes) '
+            'and pass its output folder with --clip-dir.')
     log(f'Toy CLIP: {clip[1]}')
     return clip
 
@@ -332,7 +329,7 @@ def main():
             if name == 'ZegOT':
                 rows.append((label, UNCALIBRATED, uncalibrated))
     print_table(rows)
-    from mmseg_zegot.visualization.toy_figure import save_prediction_figure
+    from .figure import save_prediction_figure
     config, result = first_zegot
     figure = osp.join(work_dir, 'zegot_toy_predictions.png')
     with open(osp.join(work_dir, 'figure.log'), 'w') as figure_log, \
@@ -343,6 +340,3 @@ def main():
     log(f'Full logs: {work_dir}/<split>/<method>/seed<N>/*.log')
     log(f'Done in {(time.time() - started) / 60:.1f} min.')
 
-
-if __name__ == '__main__':
-    main()

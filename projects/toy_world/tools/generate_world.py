@@ -6,21 +6,19 @@ labels VOC-style PNGs in ``SegmentationClass/`` (0 background, k the k-th
 class of ``world.json``'s ``classes``, 255 object outlines; read with
 ``reduce_zero_label=True``), and the split lists in
 ``ImageSets/Segmentation/``. The same seed gives byte-identical files. See
-:mod:`mmseg_zegot.datasets.toy_world`.
+:mod:`projects.toy_world.toy_world.world`.
 
 Example::
 
-    python tools/toy/generate_world.py --out-dir data/toy_world --seed 0
+    python projects/toy_world/tools/generate_world.py --out-dir data/toy_world
 """
 import argparse
 import os.path as osp
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import _bootstrap_path  # noqa: E402,F401
+import _bootstrap_path  # noqa: F401
 
-from mmseg_zegot.datasets import toy_world  # noqa: E402
+from projects.toy_world.toy_world import world as toy_world
 
 
 def parse_args(argv=None):
