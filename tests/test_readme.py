@@ -22,7 +22,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 #: What runs each README command for real: (test file, string it contains).
 COVERAGE = {
-    'make demo': ('tests/test_toy/test_main_job.py', 'run_benchmark.py'),
+    'make demo': ('projects/toy_world/tests/test_main_job.py',
+                  'run_benchmark.py'),
     'make test': ('.ci/run', 'make test'),
     'tools/train.py': ('tests/test_tools/test_train_test_resume.py',
                        'train.py'),
@@ -115,7 +116,7 @@ def test_readme_command_is_valid_and_covered(command, monkeypatch):
                 f'{path} was expected to run `{key}` (README: {command})')
     words = shlex.split(command)
     for word in words:
-        if word.startswith('configs/'):
+        if word.startswith(('configs/', 'projects/toy_world/configs/')):
             assert osp.isfile(osp.join(REPO, word)), word
             load_config(osp.join(REPO, word))
     if key.startswith('tools/'):

@@ -3,10 +3,11 @@
 
     python tools/init_checkpoint.py CONFIG OUT.pth [--cfg-options ...]
 
-For training-free models (e.g. ``configs/toy/dense-clip_toy.py``): builds
-the model, runs ``init_weights()`` (which loads the frozen CLIP from its
-``pretrained`` file) and saves a plain checkpoint that ``tools/test.py``
-evaluates like any trained one.
+For training-free models (e.g.
+``projects/toy_world/configs/dense-clip_toy.py``): builds the model, runs
+``init_weights()`` (which loads the frozen CLIP from its ``pretrained``
+file) and saves a plain checkpoint that ``tools/test.py`` evaluates like
+any trained one.
 """
 import argparse
 

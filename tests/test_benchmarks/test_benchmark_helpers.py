@@ -66,9 +66,9 @@ def test_flops_of_attention_kernels_the_counter_lacks():
 def test_model_stats_on_the_toy_config():
     result = subprocess.run(
         [sys.executable, str(REPO / 'tools' / 'analysis' / 'model_stats.py'),
-         str(REPO / 'configs' / 'zegot' / 'zegot_toy.py'), '--fps-images',
-         '1', '--device', 'cpu'], cwd=REPO, capture_output=True, text=True,
-        timeout=300)
+         str(REPO / 'projects' / 'toy_world' / 'configs' / 'zegot_toy.py'),
+         '--fps-images', '1', '--device', 'cpu'], cwd=REPO,
+        capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = {line.split()[0]: line.split()[1:]
              for line in result.stdout.splitlines() if line.strip()}

@@ -1,7 +1,7 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
-"""Every shipped config parses, builds its model (CLIP weights off: building
-loads nothing) and its datasets (``lazy_init``), and the model's vocabulary
-is the datasets' split."""
+"""Every shipped config (the library's and those of ``projects/``) parses,
+builds its model (CLIP weights off: building loads nothing) and its datasets
+(``lazy_init``), and the model's vocabulary is the datasets' split."""
 import copy
 from pathlib import Path
 
@@ -14,16 +14,20 @@ from mmseg_zegot.utils import load_config
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(
     str(path.relative_to(REPO))
-    for folder in ('configs/zegot', 'configs/examples', 'configs/toy')
+    for folder in ('configs/zegot', 'configs/examples',
+                   'projects/toy_world/configs')
     for path in (REPO / folder).glob('*.py'))
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
 def test_every_config_folder_is_covered():
     assert len(CONFIGS) >= 17
-    shipped = {str(p.relative_to(REPO)) for p in (REPO / 'configs').rglob(
-        '*.py') if '_base_' not in p.parts}
+    shipped = {str(p.relative_to(REPO)) for p in [
+        *(REPO / 'configs').rglob('*.py'),
+        *(REPO / 'projects').glob('*/configs/**/*.py')
+    ] if '_base_' not in p.parts}
     assert shipped == set(CONFIGS)
+    assert 'projects/toy_world/configs/zegot_toy.py' in shipped
 
 
 def lazy(dataset_cfg):

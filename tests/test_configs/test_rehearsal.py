@@ -30,7 +30,9 @@ its half-way checkpoint -> ``tools/test.py`` (with ``--show-dir``) -> the
 cross-dataset test configs on the COCO-Stuff model ->
 ``tools/publish_checkpoint.py`` -> ``tools/test.py`` on the published file
 -> ``tools/demo.py`` on a real-size image; ``tools/dist_train.sh`` with two
-processes for one config.
+processes for one config. The toy world's configs
+(``projects/toy_world/configs/``, the main job's) run inductive then
+transductive on a small toy world with their own toy CLIP.
 """
 import copy
 import json
@@ -47,9 +49,9 @@ from conftest import REPO, TINY_CLIP_CFG, make_layout_dataset, run_tool
 from PIL import Image
 
 from mmseg_zegot.datasets.splits import get_split
-from mmseg_zegot.datasets.toy_world import generate_world
 from mmseg_zegot.models.utils import build_clip
 from mmseg_zegot.utils import load_config
+from projects.toy_world.toy_world import generate_world
 
 #: A COCO-Stuff chain trains and validates three times at 512² with 171
 #: classes: more than the suite's 900 s per test on 2 cores.
@@ -88,6 +90,8 @@ LAYOUT_OF = dict(
 
 
 def config_path(name):
+    if name.endswith('_toy') or '_toy_' in name:
+        return f'projects/toy_world/configs/{name}.py'
     folder = 'examples' if name.startswith(('fcn', 'zegot_mmseg')) else 'zegot'
     return f'configs/{folder}/{name}.py'
 

@@ -31,8 +31,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
-from mmseg_zegot.datasets.toy_world import generate_world
 from mmseg_zegot.utils.dist import has_accelerator, setup_cpu_distributed
+from projects.toy_world.toy_world import generate_world
 
 HERE = Path(__file__).resolve().parent
 ITERS = 3
@@ -40,7 +40,7 @@ LR = 1e-3  # the head and prompts' lr (1e-4 × lr_mult 10) of zegot_toy.py
 KEYS = ('aAcc', 'mIoU', 'mAcc', 'mIoU.seen', 'mIoU.unseen', 'hIoU')
 
 CONFIG = """
-_base_ = ['{repo}/configs/zegot/zegot_toy.py']
+_base_ = ['{repo}/projects/toy_world/configs/zegot_toy.py']
 custom_imports = dict(imports=['mmseg_zegot', 'rank_state_hook'],
                       allow_failed_imports=False)
 custom_hooks = [dict(type='ZegOTPlainCheckpointHook'),

@@ -223,7 +223,7 @@ def test_amp_flag_on_cpu_fails_with_a_clear_message():
     env['CUDA_VISIBLE_DEVICES'] = ''
     result = subprocess.run(
         [sys.executable, str(REPO / 'tools' / 'train.py'),
-         str(REPO / 'configs' / 'zegot' / 'zegot_toy.py'), '--amp'],
+         str(REPO / 'projects' / 'toy_world' / 'configs' / 'zegot_toy.py'), '--amp'],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert ('ValueError: `--amp` needs a GPU' in result.stderr

@@ -203,7 +203,8 @@ def test_clip_pretrained_torchscript(evil, tmp_path):
 @pytest.mark.slow
 def test_init_checkpoint_tool(evil, tmp_path):
     path, _ = evil
-    code, out = run('init_checkpoint.py', 'configs/toy/dense-clip_toy.py',
+    code, out = run('init_checkpoint.py',
+                    'projects/toy_world/configs/dense-clip_toy.py',
                     tmp_path / 'out.pth', '--cfg-options',
                     f'model.image_encoder.pretrained={path}',
                     f'model.text_encoder.pretrained={path}')

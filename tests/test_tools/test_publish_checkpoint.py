@@ -14,18 +14,18 @@ from conftest import REPO, TINY_CLIP_CFG, run_tool
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
-from mmseg_zegot.datasets.toy_world import generate_world
 from mmseg_zegot.models.utils import build_clip
 from mmseg_zegot.utils import (
     PUBLISHED_FORMAT,
     config_from_stored_text,
     read_checkpoint,
 )
+from projects.toy_world.toy_world import generate_world
 
 sys.path.insert(0, str(REPO / 'tools'))
 import publish_checkpoint  # noqa: E402
 
-CONFIG = 'configs/zegot/zegot_toy.py'
+CONFIG = 'projects/toy_world/configs/zegot_toy.py'
 
 
 @pytest.fixture(scope='module')

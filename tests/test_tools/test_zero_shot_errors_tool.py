@@ -51,7 +51,7 @@ def test_report_matches_the_test_tool(tiny, tmp_path):
 def test_refuses_a_segmentor_without_a_split(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / 'tools/analysis/zero_shot_errors.py'),
-         'configs/toy/closed-set_toy.py', str(tmp_path / 'x.pth')],
+         'projects/toy_world/configs/closed-set_toy.py', str(tmp_path / 'x.pth')],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert 'analyses ZegOTSegmentor configs' in result.stderr

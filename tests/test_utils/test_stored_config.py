@@ -13,7 +13,8 @@ FIX = 'pass --config CONFIG.'
 
 
 @pytest.mark.parametrize('config', [
-    'configs/zegot/zegot_toy.py', 'configs/zegot/zegot_vitb16_voc.py',
+    'projects/toy_world/configs/zegot_toy.py',
+    'configs/zegot/zegot_vitb16_voc.py',
     'configs/examples/fcn_r50-d8_voc-zero-shot_closed-set.py'
 ])
 def test_shipped_configs_round_trip(config):

@@ -452,10 +452,11 @@ def test_recorded_activation_is_used_and_enforced(tiny_clip_cfg, tmp_path,
 
 
 def test_toy_clip_records_gelu():
-    """The toy CLIP's config (written by tools/toy/pretrain_clip.py) says
-    GELU; a QuickGELU build of it is refused."""
-    config = 'assets/toy_clip/toy_clip.json'
-    weights = 'assets/toy_clip/toy_clip.pth'
+    """The toy CLIP's config (written by
+    projects/toy_world/tools/pretrain_clip.py) says GELU; a QuickGELU build
+    of it is refused."""
+    config = 'projects/toy_world/assets/toy_clip/toy_clip.json'
+    weights = 'projects/toy_world/assets/toy_clip/toy_clip.pth'
     assert activations(build_clip('toy-clip', config,
                                   pretrained=weights)) == {nn.GELU}
     with pytest.raises(ValueError) as info:
