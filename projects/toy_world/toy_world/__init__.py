@@ -9,6 +9,8 @@
 :mod:`.captions`, :mod:`.pretrain`), the benchmark (:mod:`.benchmark`) and
 its figure (:mod:`.figure`) are imported on use.
 """
+import mmseg_zegot  # noqa: F401  (first: mmseg's imports need its mmcv shim)
+
 from .dataset import TOY_SPLIT, ZegOTToyWorldDataset, read_world_classes
 from .world import CLASS_NAMES, choose_unseen, generate_world
 

@@ -1,0 +1,1 @@
+# Copyright (c) mmseg_zegot contributors. All rights reserved.
