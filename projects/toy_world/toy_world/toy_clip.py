@@ -30,8 +30,8 @@ __all__ = [
 
 #: The toy CLIP (open_clip ``CLIP(**TOY_CLIP_CFG)``; GELU, class-token pool).
 #: ``quick_gelu=False`` is open_clip's default, written out so that the saved
-#: config (``assets/toy_clip/toy_clip.json``) records the activation and a
-#: QuickGELU build of the toy weights is refused.
+#: config (the project's ``assets/toy_clip/toy_clip.json``) records the
+#: activation and a QuickGELU build of the toy weights is refused.
 TOY_CLIP_CFG = dict(
     embed_dim=64,
     quick_gelu=False,
