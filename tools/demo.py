@@ -18,6 +18,7 @@ from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 import mmseg_zegot  # noqa: F401  (registers components before the config)
+import mmseg_zegot.safe_loading  # noqa: F401  (opt-in: weights-only loading)
 from mmseg_zegot.apis import ZegOTInferencer, check_vocabulary
 from mmseg_zegot.utils import load_config
 

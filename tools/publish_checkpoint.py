@@ -31,6 +31,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import mmseg_zegot  # noqa: F401  (registers components before the config)
+import mmseg_zegot.safe_loading  # noqa: F401  (opt-in: weights-only loading)
 from mmseg_zegot.utils import (
     config_from_stored_text,
     is_published,

@@ -9,11 +9,8 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 import mmseg_zegot  # noqa: F401  (registers components before the config)
-from mmseg_zegot.utils import (
-    apply_safe_runtime,
-    load_config,
-    load_segmentor_checkpoint,
-)
+import mmseg_zegot.safe_loading  # noqa: F401  (opt-in: weights-only loading)
+from mmseg_zegot.utils import load_config, load_segmentor_checkpoint
 from mmseg_zegot.utils.dist import (
     setup_cpu_distributed,
     shutdown_distributed,
@@ -113,7 +110,6 @@ def main():
     # (.pth / .safetensors) checkpoints alike load strictly, weights-only.
     cfg.load_from = None
     cfg.resume = False
-    apply_safe_runtime(cfg)
 
     if args.show:
         trigger_visualization_hook(cfg, args)

@@ -13,7 +13,8 @@ from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 import mmseg_zegot  # noqa: F401  (registers components before the config)
-from mmseg_zegot.utils import apply_safe_runtime, load_config, resolve_resume
+import mmseg_zegot.safe_loading  # noqa: F401  (opt-in: weights-only loading)
+from mmseg_zegot.utils import load_config, resolve_resume, warn_unsafe_runtime
 from mmseg_zegot.utils.dist import (
     has_accelerator,
     setup_cpu_distributed,
@@ -139,7 +140,7 @@ def main():
     resolve_resume(cfg)
     if args.tensorboard or cfg.get('tensorboard', False):
         enable_tensorboard(cfg)
-    apply_safe_runtime(cfg)
+    warn_unsafe_runtime(cfg)
 
     setup_cpu_distributed(cfg)  # torchrun without a GPU (gloo)
     run_train(cfg)

@@ -2,7 +2,12 @@
 # checkpoints that load with torch.load(weights_only=True).
 _base_ = ['mmseg::_base_/default_runtime.py']
 
-custom_imports = dict(imports=['mmseg_zegot'], allow_failed_imports=False)
+# 'mmseg_zegot' registers our components. 'mmseg_zegot.safe_loading' is the
+# opt-in that makes MMEngine load every checkpoint (local files, URLs) with
+# torch.load(weights_only=True) in this process; ZegOTPlainCheckpointHook
+# below writes checkpoints that load that way.
+custom_imports = dict(imports=['mmseg_zegot', 'mmseg_zegot.safe_loading'],
+                      allow_failed_imports=False)
 # ZegOTStartupCheckHook: before the first iteration, the datasets, the model
 # and the metrics must agree on the classes and split, and the first 8 label
 # files of every dataset must hold class indices or 255.

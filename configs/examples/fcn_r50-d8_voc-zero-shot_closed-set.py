@@ -53,4 +53,5 @@ train_dataloader = dict(
             pipeline=train_pipeline),
     ]))
 default_hooks = dict(
-    checkpoint=dict(save_best='hIoU', rule='greater'))
+    checkpoint=dict(
+        type='ZegOTCheckpointHook', save_best='hIoU', rule='greater'))

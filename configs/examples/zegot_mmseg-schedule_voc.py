@@ -1,13 +1,22 @@
 # Mixing example 2: the ZegOT components inside a config built on mmseg's own
-# bases. mmseg's runtime and 20k SGD schedule are used as they are; the one
-# line that makes our components available is `custom_imports`.
+# bases. mmseg's runtime and 20k SGD schedule are used as they are;
+# `custom_imports` makes our components available ('mmseg_zegot') and opts
+# in to weights-only checkpoint loading ('mmseg_zegot.safe_loading'), and the
+# hooks below make the checkpoints load that way and survive a killed run,
+# as configs/_base_/default_runtime.py and our schedules do.
 _base_ = [
     '../_base_/models/zegot_vit-b16.py',
     '../_base_/datasets/zegot_voc12_aug.py',
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_20k.py',
 ]
-custom_imports = dict(imports=['mmseg_zegot'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmseg_zegot', 'mmseg_zegot.safe_loading'],
+                      allow_failed_imports=False)
+custom_hooks = [
+    dict(type='ZegOTPlainCheckpointHook'),
+    dict(type='ZegOTStartupCheckHook'),
+]
+default_hooks = dict(checkpoint=dict(type='ZegOTCheckpointHook'))
 crop_size = (512, 512)
 model = dict(
     zero_shot_split='voc',

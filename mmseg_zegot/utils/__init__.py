@@ -4,14 +4,13 @@ from .checkpoint import (
                          UnsafeCheckpointError,
                          from_plain,
                          load_checkpoint_safely,
-                         register_safe_checkpoint_loader,
                          to_plain,
 )
 from .config import (
-                     apply_safe_runtime,
                      load_config,
                      resolve_resume,
                      root_cause,
+                     warn_unsafe_runtime,
 )
 from .published import (
                         PUBLISHED_FORMAT,
@@ -28,11 +27,11 @@ from .stored_config import StoredConfigError, config_from_stored_text
 
 __all__ = [
     'PUBLISHED_FORMAT', 'StoredConfigError', 'UnsafeCheckpointError',
-    'apply_safe_runtime', 'config_from_stored_text',
+    'config_from_stored_text',
     'atomic_torch_save', 'atomic_write', 'download_to_cache', 'from_plain',
     'frozen_clip_keys', 'frozen_clip_prefixes', 'is_published',
     'load_checkpoint_safely', 'load_config', 'load_from_http_weights_only',
     'load_segmentor_checkpoint', 'publish_checkpoint', 'read_checkpoint',
-    'register_safe_checkpoint_loader', 'resolve_resume', 'root_cause', 'save_published',
-    'to_plain'
+    'resolve_resume', 'root_cause', 'save_published', 'to_plain',
+    'warn_unsafe_runtime'
 ]

@@ -10,9 +10,10 @@ safety check off, we make what is saved plain:
   :func:`from_plain` restores them after loading. The hook
   :class:`~mmseg_zegot.engine.hooks.ZegOTPlainCheckpointHook` applies them on
   save and load.
-* :func:`load_checkpoint_safely` replaces MMEngine's local-file loader: it
-  always passes ``weights_only=True`` and turns a refusal into an error that
-  says why and how to convert a checkpoint the user trusts.
+* :func:`load_checkpoint_safely` always passes ``weights_only=True`` and
+  turns a refusal into an error that says why and how to convert a
+  checkpoint the user trusts. :mod:`mmseg_zegot.safe_loading` (an opt-in)
+  makes it MMEngine's local-file loader.
 """
 import os.path as osp
 import pickle
@@ -22,7 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
-from mmengine.runner import CheckpointLoader
 
 TYPE_KEY = '__zegot_type__'
 _PRIMITIVES = (str, int, float, bool, complex, bytes, type(None))
@@ -124,17 +124,4 @@ def load_checkpoint_safely(filename: str, map_location=None) -> Any:
             'convert it once into a plain checkpoint: `python '
             f'tools/convert_checkpoint.py --trust {filename} OUT.pth`, then '
             f'use OUT.pth. Details: {str(error).splitlines()[0]}') from error
-
-
-def load_from_local_weights_only(filename: str, map_location=None) -> Any:
-    """MMEngine's local-file loader scheme; its name is what MMEngine logs
-    ("Loads checkpoint by local_weights_only backend")."""
-    return load_checkpoint_safely(filename, map_location)
-
-
-def register_safe_checkpoint_loader() -> None:
-    """Make :func:`load_checkpoint_safely` MMEngine's local-file loader, so
-    ``load_from``, ``--resume`` and ``tools/test.py CKPT`` all use it."""
-    CheckpointLoader.register_scheme(
-        prefixes='', loader=load_from_local_weights_only, force=True)
 

@@ -1,6 +1,7 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 """Config loading shared by the tools."""
 import logging
+from typing import List
 
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -8,7 +9,6 @@ from mmengine.runner import find_latest_checkpoint
 
 PLAIN_CHECKPOINT_HOOK = 'ZegOTPlainCheckpointHook'
 ATOMIC_CHECKPOINT_HOOK = 'ZegOTCheckpointHook'
-STARTUP_CHECK_HOOK = 'ZegOTStartupCheckHook'
 
 
 def root_cause(error: BaseException) -> BaseException:
@@ -41,27 +41,41 @@ def load_config(path: str) -> Config:
             f'{type(cause).__name__}: {cause}') from error
 
 
-def apply_safe_runtime(cfg: Config) -> None:
-    """Make a config's runtime safe to interrupt and to load, whatever its
-    base configs (ours or mmseg's own):
+def warn_unsafe_runtime(cfg: Config) -> List[str]:
+    """Warn about each checkpoint-safety hook a training config lacks.
 
-    * :class:`ZegOTPlainCheckpointHook` in ``custom_hooks``, so every
-      checkpoint loads with ``weights_only=True``;
-    * MMEngine's ``CheckpointHook`` replaced by ``ZegOTCheckpointHook`` (same
-      arguments), which writes checkpoints and ``last_checkpoint``
-      atomically and saves on SIGTERM;
-    * :class:`ZegOTStartupCheckHook` in ``custom_hooks`` (datasets, model
-      and metric agree on the classes; labels in range on a sample).
+    Our configs declare both hooks (``ZegOTPlainCheckpointHook`` in
+    ``configs/_base_/default_runtime.py``, ``ZegOTCheckpointHook`` in the
+    ZegOT schedules and the examples). ``tools/train.py`` does not add them
+    to another config; it logs these warnings and leaves the config as it
+    is.
+
+    Args:
+        cfg (Config): A training config.
+
+    Returns:
+        list[str]: The warnings logged, one per missing hook, naming the
+        config key and the fix; empty when the config has both.
     """
-    hooks = list(cfg.get('custom_hooks', None) or [])
-    for hook_type in (PLAIN_CHECKPOINT_HOOK, STARTUP_CHECK_HOOK):
-        if not any(hook.get('type') == hook_type for hook in hooks):
-            hooks.append(dict(type=hook_type))
-    cfg.custom_hooks = hooks
-    checkpoint = cfg.get('default_hooks', {}).get('checkpoint')
-    if checkpoint is not None and checkpoint.get('type') in (
-            'CheckpointHook', 'mmengine.CheckpointHook'):
-        checkpoint['type'] = ATOMIC_CHECKPOINT_HOOK
+    missing = []
+    hooks = cfg.get('custom_hooks', None) or []
+    if not any(hook.get('type') == PLAIN_CHECKPOINT_HOOK for hook in hooks):
+        missing.append(
+            f'`custom_hooks` has no {PLAIN_CHECKPOINT_HOOK}: the checkpoints '
+            'will hold numpy arrays and HistoryBuffer objects, which '
+            '`torch.load(weights_only=True)` refuses, so `--resume` and '
+            '`load_from` fail on them. Add '
+            f'dict(type={PLAIN_CHECKPOINT_HOOK!r}) to `custom_hooks`.')
+    checkpoint = (cfg.get('default_hooks', None) or {}).get('checkpoint')
+    if checkpoint is not None and checkpoint.get(
+            'type') != ATOMIC_CHECKPOINT_HOOK:
+        missing.append(
+            f'`default_hooks.checkpoint.type` is {checkpoint.get("type")!r}: '
+            'a run killed while saving can lose its only checkpoint. Set it '
+            f'to {ATOMIC_CHECKPOINT_HOOK!r} (same arguments).')
+    for line in missing:
+        print_log(line, logger='current', level=logging.WARNING)
+    return missing
 
 
 def resolve_resume(cfg: Config) -> None:

@@ -6,12 +6,10 @@ MMEngine 0.10.7 reads ``http://`` and ``https://`` checkpoints, and the
 that resolve to URLs, with ``torch.hub.load_state_dict_from_url``, whose
 ``weights_only`` defaults to False: a ``load_from``, ``--resume`` or
 ``init_cfg=dict(type='Pretrained', checkpoint=URL)`` pointing at a crafted
-file runs code from it. Importing this module registers
-:func:`load_from_http_weights_only` for both URL schemes and makes it the
-loader MMEngine's name-resolving schemes call (they call
-``mmengine.runner.checkpoint.load_from_http`` by name, so the scheme
-registry alone does not reach them). The file is downloaded to the same
-cache as before (``<torch hub dir>/checkpoints``) and read by
+file runs code from it. :func:`load_from_http_weights_only` is the safe
+replacement; :mod:`mmseg_zegot.safe_loading` (an opt-in) installs it for
+both URL schemes and for the name-resolving ones. The file is downloaded
+to the same cache as MMEngine's (``<torch hub dir>/checkpoints``) and read by
 :func:`~mmseg_zegot.utils.checkpoint.load_checkpoint_safely`, which refuses
 files that need full unpickling and says how to convert a trusted one.
 """
@@ -20,10 +18,8 @@ import os.path as osp
 from typing import Any, Optional
 from urllib.parse import urlparse
 
-import mmengine.runner.checkpoint as mmengine_checkpoint
 import torch
 from mmengine.dist import get_dist_info
-from mmengine.runner import CheckpointLoader
 
 from .checkpoint import load_checkpoint_safely
 
@@ -54,9 +50,3 @@ def load_from_http_weights_only(filename: str,
             path = download_to_cache(filename, model_dir)
     return load_checkpoint_safely(path, map_location)
 
-
-CheckpointLoader.register_scheme(
-    prefixes=('http://', 'https://'),
-    loader=load_from_http_weights_only,
-    force=True)
-mmengine_checkpoint.load_from_http = load_from_http_weights_only

@@ -12,6 +12,7 @@
   uninterrupted run (same seed, CPU, MKL_CBWR=COMPATIBLE; the reference
   run validates at the half-way checkpoint, the resumed ones do not).
 """
+import inspect
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import make_voc_dataset
+from mmengine.hooks import CheckpointHook
 from reliability_runs import start_train, tiny_options, train, write_tiny_clip
 from toy_runner import KILLED_BEST, KILLED_CHECKPOINT, build_runner
 
@@ -162,6 +164,25 @@ def test_best_checkpoint_replaced_only_when_better(tmp_path):
     assert runner.message_hub.get_info('best_ckpt') == str(
         tmp_path / 'best_score_iter_6.pth')
     assert runner.message_hub.get_info('best_score') == 2
+
+
+def test_mmengine_private_methods_we_rely_on_are_unchanged():
+    """ZegOTCheckpointHook overrides ``_save_checkpoint_with_step`` and
+    calls ``_save_checkpoint`` (MMEngine has no public hook point for the
+    order of save, pointer and deletion); an MMEngine that renames them
+    must fail here, not silently save the MMEngine way."""
+    def params(method):
+        return list(inspect.signature(method).parameters)
+
+    assert params(CheckpointHook._save_checkpoint_with_step) == [
+        'self', 'runner', 'step', 'meta']
+    assert params(ZegOTCheckpointHook._save_checkpoint_with_step) == [
+        'self', 'runner', 'step', 'meta']
+    assert params(CheckpointHook._save_checkpoint) == ['self', 'runner']
+    assert '_save_checkpoint_with_step' in inspect.getsource(
+        CheckpointHook._save_checkpoint)
+    assert 'self._save_best_checkpoint(runner, metrics)' in inspect.getsource(
+        CheckpointHook.after_val_epoch)
 
 
 def test_second_sigterm_ends_the_process_at_once(monkeypatch):

@@ -12,7 +12,9 @@ pretrained weights, mmseg's ``init_model``), http(s) URLs and the
 ``tools/convert_checkpoint.py`` without ``--trust``,
 ``tools/publish_checkpoint.py`` and the inference API's loader.
 A checkpoint that loads safely but stores config text holding code is
-published without running that code (issue 18).
+published without running that code (issue 18). The in-process cases use
+MMEngine's loaders as :mod:`mmseg_zegot.safe_loading` (the opt-in our
+configs list and our tools import) installs them.
 """
 import functools
 import http.server
@@ -32,6 +34,7 @@ from mmengine.runner import CheckpointLoader, load_checkpoint
 from torch import nn
 from toy_runner import LinearModel, build_runner
 
+import mmseg_zegot.safe_loading  # noqa: F401  (the opt-in of our configs and tools)
 from mmseg_zegot.models.utils import build_clip, load_clip_weights
 from mmseg_zegot.utils import UnsafeCheckpointError, load_segmentor_checkpoint
 

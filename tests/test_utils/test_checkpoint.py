@@ -13,6 +13,7 @@ import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
 
+import mmseg_zegot.safe_loading  # noqa: F401  (the opt-in our tools use)
 from mmseg_zegot.utils import (
     UnsafeCheckpointError,
     from_plain,
@@ -82,7 +83,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
     with pytest.raises(UnsafeCheckpointError) as info:
         load_checkpoint_safely(str(path))
     assert 'tools/convert_checkpoint.py --trust' in str(info.value)
-    # MMEngine's loader (load_from, --resume, tools/test.py) goes through us.
+    # With the opt-in, MMEngine's loader (load_from, --resume) goes through us.
     with pytest.raises(UnsafeCheckpointError):
         CheckpointLoader.load_checkpoint(str(path))
     assert not marker.exists()

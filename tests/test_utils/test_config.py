@@ -1,8 +1,15 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
+from pathlib import Path
+
 import pytest
 from mmengine.config import Config
 
-from mmseg_zegot.utils import apply_safe_runtime, load_config
+from mmseg_zegot.utils import load_config, warn_unsafe_runtime
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED_CONFIGS = sorted(
+    path for path in (REPO / 'configs').rglob('*.py')
+    if '_base_' not in path.parts)
 
 
 def test_custom_import_failure_names_the_real_cause(tmp_path, monkeypatch):
@@ -21,27 +28,30 @@ def test_custom_import_failure_names_the_real_cause(tmp_path, monkeypatch):
     assert "No module named 'not_a_real_dependency_xyz'" in message
 
 
-def test_safe_runtime_hooks_added_once():
-    cfg = Config(dict(custom_hooks=[dict(type='EMAHook')]))
-    apply_safe_runtime(cfg)
-    apply_safe_runtime(cfg)
-    assert [h['type'] for h in cfg.custom_hooks] == [
-        'EMAHook', 'ZegOTPlainCheckpointHook', 'ZegOTStartupCheckHook'
-    ]
-    empty = Config(dict())
-    apply_safe_runtime(empty)
-    assert [h['type'] for h in empty.custom_hooks] == [
-        'ZegOTPlainCheckpointHook', 'ZegOTStartupCheckHook'
-    ]
+def test_config_lacking_safe_hooks_is_warned_about_not_edited():
+    cfg = Config(dict(
+        custom_hooks=[dict(type='EMAHook')],
+        default_hooks=dict(checkpoint=dict(
+            type='CheckpointHook', interval=7, max_keep_ckpts=2))))
+    before = cfg.to_dict()
+    warnings = warn_unsafe_runtime(cfg)
+    assert cfg.to_dict() == before
+    assert len(warnings) == 2
+    assert warnings[0].startswith(
+        '`custom_hooks` has no ZegOTPlainCheckpointHook')
+    assert "dict(type='ZegOTPlainCheckpointHook')" in warnings[0]
+    assert warnings[1].startswith(
+        "`default_hooks.checkpoint.type` is 'CheckpointHook'")
+    assert "Set it to 'ZegOTCheckpointHook'" in warnings[1]
+    assert len(warn_unsafe_runtime(Config(dict()))) == 1  # no checkpoint hook
 
 
-def test_mmengine_checkpoint_hook_becomes_atomic_with_its_arguments():
-    cfg = Config(dict(default_hooks=dict(checkpoint=dict(
-        type='CheckpointHook', interval=7, max_keep_ckpts=2))))
-    apply_safe_runtime(cfg)
-    assert cfg.default_hooks.checkpoint == dict(
-        type='ZegOTCheckpointHook', interval=7, max_keep_ckpts=2)
-    # mmseg's own schedule bases get it too, through the tools
-    mmseg_cfg = load_config('configs/examples/zegot_mmseg-schedule_voc.py')
-    apply_safe_runtime(mmseg_cfg)
-    assert mmseg_cfg.default_hooks.checkpoint.type == 'ZegOTCheckpointHook'
+@pytest.mark.parametrize('path', SHIPPED_CONFIGS, ids=lambda p: p.name)
+def test_shipped_configs_declare_the_safe_runtime(path):
+    """What tools/train.py used to add to every config, our configs now
+    declare; the tools add nothing."""
+    cfg = load_config(str(path))
+    assert warn_unsafe_runtime(cfg) == []
+    assert 'mmseg_zegot.safe_loading' in cfg.custom_imports.imports
+    hooks = [hook['type'] for hook in cfg.custom_hooks]
+    assert hooks[:2] == ['ZegOTPlainCheckpointHook', 'ZegOTStartupCheckHook']

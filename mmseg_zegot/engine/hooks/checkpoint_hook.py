@@ -1,5 +1,23 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
-"""A ``CheckpointHook`` whose checkpoints survive the run being killed."""
+"""A ``CheckpointHook`` whose checkpoints survive the run being killed.
+
+Where MMEngine 0.10.7 offers a public hook point, it is used: the atomic
+writes go through a file backend (``backend_args``,
+:mod:`mmseg_zegot.engine.atomic_backend`), and the hook's own steps run in
+the public ``before_train``, ``after_train_iter``, ``after_val_epoch`` and
+``after_train``. One step has no public hook point: the order in which
+``CheckpointHook`` deletes the outdated checkpoint (before saving the new
+one) and writes ``last_checkpoint`` (with a plain ``open``) sits inside its
+private ``_save_checkpoint_with_step``, and ``Hook`` has no
+``after_save_checkpoint`` to act after the save. That method is therefore
+overridden here, and only here, keeping MMEngine's bookkeeping
+(``keep_ckpt_ids``, ``last_ckpt``); :meth:`ZegOTCheckpointHook._save_once`
+calls MMEngine's private ``_save_checkpoint``, which computes the step and
+metadata and calls it. ``tests/test_reliability/test_interruption.py``
+checks that both private methods still exist with the signatures used
+here, so an MMEngine upgrade that changes them fails a test instead of
+silently saving the MMEngine way.
+"""
 import os
 import os.path as osp
 import signal
@@ -220,15 +238,21 @@ class ZegOTCheckpointHook(CheckpointHook):
         else:
             self.best_ckpt_path_dict.update(paths)
 
-    def _save_best_checkpoint(self, runner, metrics) -> None:
+    def after_val_epoch(self, runner, metrics) -> None:
         """Save a new best checkpoint as ``CheckpointHook`` does, then
         delete the one it replaces (MMEngine deletes first, so a run killed
-        while the new best is written keeps no best checkpoint at all)."""
+        while the new best is written keeps no best checkpoint at all).
+
+        MMEngine deletes the previous best checkpoint it knows of; with none
+        known it deletes nothing, so the paths are hidden from it during the
+        save and the replaced ones deleted here afterwards.
+        """
         if not self.save_best:
+            super().after_val_epoch(runner, metrics)
             return
         previous = self._best_paths()
         self._set_best_paths(dict.fromkeys(previous))  # MMEngine deletes none
-        super()._save_best_checkpoint(runner, metrics)
+        super().after_val_epoch(runner, metrics)
         current, replaced = self._best_paths(), []
         for key, path in previous.items():
             if current[key] is None:  # not improved: still the best

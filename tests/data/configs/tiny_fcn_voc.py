@@ -75,7 +75,7 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=1, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2),
+    checkpoint=dict(type='ZegOTCheckpointHook', by_epoch=False, interval=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
