@@ -146,6 +146,6 @@ def test_tool_exits_with_the_message(setup, tmp_path):
          str(tmp_path / 'twice.pth')],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
-    assert result.stderr.strip() == (
+    assert result.stderr.strip().splitlines()[-1] == (
         f'{path} is already a published checkpoint; publish the training '
         'checkpoint it came from (work_dirs/.../iter_*.pth) instead.')
