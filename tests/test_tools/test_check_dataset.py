@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import make_layout_dataset, make_voc_dataset, run_tool
 from mmengine.registry import init_default_scope
 from mmseg.datasets import COCOStuffDataset, PascalContextDataset59
@@ -424,3 +425,20 @@ def test_cli_on_the_voc_config_with_cfg_options(tmp_path):
     for key in keys[:3]:
         assert re.search(
             rf'\|\s*{re.escape(key)}\s*\| ZegOTPascalVOC20Dataset', out), out
+
+
+def test_leaf_datasets_of_configs_and_built_wrappers():
+    """One walk for dataset configs (the checker) and built datasets (the
+    start-up check), with the config key of each leaf."""
+    from torch.utils.data import ConcatDataset, Subset, TensorDataset
+
+    from mmseg_zegot.datasets.checker import leaf_datasets
+    cfg = dict(type='RepeatDataset', times=2, dataset=dict(
+        type='ConcatDataset', datasets=[dict(type='A'), dict(type='B')]))
+    assert [(key, leaf['type']) for key, leaf in leaf_datasets(cfg, 'd')] == [
+        ('d.dataset.datasets.0', 'A'), ('d.dataset.datasets.1', 'B')]
+    a, b = TensorDataset(torch.zeros(2)), TensorDataset(torch.ones(3))
+    built = Subset(ConcatDataset([a, b]), [0, 4])
+    assert list(leaf_datasets(built, 'd')) == [
+        ('d.dataset.datasets.0', a), ('d.dataset.datasets.1', b)]
+    assert list(leaf_datasets(a, 'd')) == [('d', a)]
