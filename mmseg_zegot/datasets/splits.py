@@ -120,6 +120,10 @@ def make_split(classes: Iterable[str],
     return ZeroShotSplit(name=name, classes=classes, unseen=unseen)
 
 
+#: What a ``zero_shot_split`` config value may be (see :func:`resolve_split`).
+SplitSpec = Union[str, Mapping, ZeroShotSplit, None]
+
+
 def _without_background(classes: Tuple[str, ...]) -> Tuple[str, ...]:
     return tuple(c for c in classes if c != 'background')
 
@@ -151,9 +155,6 @@ SPLITS: Dict[str, ZeroShotSplit] = {
         make_split(TOY_CLASS_NAMES, ('star', 'moon', 'flower'), name='toy'),
     )
 }
-
-
-SplitSpec = Union[str, Mapping, ZeroShotSplit, None]
 
 
 def get_split(name: str, fully_supervised: bool = False) -> ZeroShotSplit:
