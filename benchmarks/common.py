@@ -1,22 +1,10 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
-"""Shared helpers of the side-by-side benchmarks in this folder.
+"""Shared set-up of the side-by-side benchmarks in this folder: arguments,
+models and inputs. The measuring (interleaved timing, memory, FLOPs, the
+report) is :mod:`mmseg_zegot.utils.benchmark`.
 
-Every benchmark compares implementations in ONE process on the SAME inputs,
-timed interleaved (A, B, A, B, ... after one warm-up call each), and
-reports medians and the ratio of medians, which stays meaningful on a
-shared, noisy machine. Correctness checks are recorded with
-:meth:`Report.check`; :meth:`Report.finish` returns the exit status (1 if a
-check failed). Timings never decide the exit status.
-
-Memory:
-
-* :func:`peak_memory`: on CUDA the peak of ``torch.cuda.memory_allocated``
-  above the starting level; on CPU the peak of the bytes held by tensors
-  that ops created during the call (storages tracked at the dispatcher,
-  freed when their last user goes), i.e. the same quantity without
-  allocator caching. Scratch memory inside a single op is not seen on CPU.
-* :func:`saved_bytes`: the bytes of the distinct storages autograd saves
-  for backward.
+Importing this module puts the repository root first on ``sys.path``, so
+``python benchmarks/X.py`` measures this checkout.
 
 Models: :func:`segmentor_config` reads a ViT-B/16 config of
 ``configs/zegot`` with random CLIP weights (nothing to download; speed does
@@ -24,26 +12,21 @@ not depend on the weights), or, with ``small=True``, the same config with a
 2-layer width-64 CLIP and 64 px crops.
 """
 import argparse
-import os
 import os.path as osp
-import platform
-import statistics
-import time
-import weakref
-from typing import Callable, Dict, List, Optional
+import sys
 
 import torch
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
 
-from mmseg_zegot.utils import load_config
-
-MiB = 2.0**20
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from mmseg_zegot.utils import load_config  # noqa: E402
+
 #: A 2-layer, width-64 CLIP (8 px patches) with CLIP's real tokenizer.
 TINY_CLIP = dict(
     embed_dim=32,
@@ -115,162 +98,3 @@ def image_batch(height: int, width: int, num: int, num_classes: int,
                                  pad_shape=(height, width)))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def time_interleaved(fns: Dict[str, Callable], repeats: int,
-                     device: torch.device,
-                     warmup: bool = True) -> Dict[str, List[float]]:
-    """Seconds per call of each function: one untimed warm-up call each
-    (unless ``warmup`` is False), then ``repeats`` rounds calling every
-    function once per round."""
-    if warmup:
-        for fn in fns.values():
-            fn()
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            synchronize(device)
-            start = time.perf_counter()
-            fn()
-            synchronize(device)
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-class _LiveTensorBytes(TorchDispatchMode):
-    """Tracks the bytes of storages created by ops inside the mode."""
-
-    def __init__(self):
-        super().__init__()
-        self.live = 0
-        self.peak = 0
-        self._owned = {}
-        self._foreign = set()
-
-    def _release(self, key):
-        self.live -= self._owned.pop(key, 0)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        for arg in tree_leaves((args, kwargs)):
-            if isinstance(arg, torch.Tensor):
-                key = arg.untyped_storage().data_ptr()
-                if key not in self._owned:
-                    self._foreign.add(key)
-        out = func(*args, **(kwargs or {}))
-        for res in tree_leaves(out):
-            if not isinstance(res, torch.Tensor) or res.device.type == 'meta':
-                continue
-            storage = res.untyped_storage()
-            key = storage.data_ptr()
-            if key in self._owned or key in self._foreign \
-                    or storage.nbytes() == 0:
-                continue
-            self._owned[key] = storage.nbytes()
-            self.live += storage.nbytes()
-            self.peak = max(self.peak, self.live)
-            weakref.finalize(storage, self._release, key)
-        return out
-
-
-def peak_memory(fn: Callable, device: torch.device) -> int:
-    """Peak bytes allocated by ``fn()`` above what existed before it."""
-    synchronize(device)
-    if device.type == 'cuda':
-        torch.cuda.empty_cache()
-        start = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        fn()
-        synchronize(device)
-        return torch.cuda.max_memory_allocated(device) - start
-    tracker = _LiveTensorBytes()
-    with tracker:
-        fn()
-    return tracker.peak
-
-
-def saved_bytes(fn: Callable) -> int:
-    """Bytes of the distinct storages autograd saves while ``fn()`` runs."""
-    storages = {}
-
-    def pack(tensor):
-        storage = tensor.untyped_storage()
-        storages[storage.data_ptr()] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn()
-    return sum(storages.values())
-
-
-def machine(device: torch.device) -> str:
-    """One line naming the machine the figures come from."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8') as file:
-            cpu = next(line.split(':', 1)[1].strip() for line in file
-                       if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    text = (f'{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} '
-            f'torch thread(s), torch {torch.__version__}')
-    if device.type == 'cuda':
-        text = f'{torch.cuda.get_device_name(device)}; ' + text
-    return text
-
-
-class Report:
-    """Collects timings, ratios and correctness checks; prints as it goes."""
-
-    def __init__(self, title: str, device: torch.device):
-        self.failures = []
-        print(f'== {title}')
-        print(f'   machine: {machine(device)}')
-
-    def timings(self, times: Dict[str, List[float]], unit: str = 'ms',
-                per_call: Optional[float] = None) -> Dict[str, float]:
-        """Print the median of each and return the medians (seconds)."""
-        scale = {'ms': 1e3, 's': 1.0}[unit]
-        medians = {}
-        for name, values in times.items():
-            medians[name] = statistics.median(values)
-            spread = (max(values) - min(values)) * scale
-            print(f'   {name:<44} {medians[name] * scale:10.2f} {unit} '
-                  f'(median of {len(values)}, range {spread:.2f})'
-                  + (f', {per_call / medians[name]:.3f}/s'
-                     if per_call is not None else ''))
-        return medians
-
-    @staticmethod
-    def ratio(label: str, slow: float, fast: float,
-              target: float = None) -> float:
-        value = slow / fast if fast > 0 else float('inf')
-        note = ''
-        if target is not None:
-            note = (f'  [target >= {target:g}x: '
-                    f'{"met" if value >= target else "MISSED"}]')
-        print(f'   ratio {label:<52} x{value:8.2f}{note}')
-        return value
-
-    @staticmethod
-    def value(label: str, text: str) -> None:
-        print(f'   {label:<44} {text}')
-
-    def check(self, ok: bool, message: str) -> bool:
-        print(f'   check {"OK    " if ok else "FAILED"} {message}')
-        if not ok:
-            self.failures.append(message)
-        return ok
-
-    def finish(self) -> int:
-        if self.failures:
-            print(f'== {len(self.failures)} correctness check(s) FAILED:')
-            for message in self.failures:
-                print(f'   - {message}')
-            return 1
-        print('== all correctness checks passed')
-        return 0

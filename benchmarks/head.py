@@ -29,12 +29,8 @@ import sys
 
 import torch
 from common import (
-    MiB,
-    Report,
     add_common_args,
-    peak_memory,
     segmentor_config,
-    time_interleaved,
 )
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
@@ -43,6 +39,12 @@ from mmseg.structures import SegDataSample
 from solver import reference_sinkhorn
 
 from mmseg_zegot.models.decode_heads import ZegOTHead
+from mmseg_zegot.utils.benchmark import (
+    MiB,
+    Report,
+    peak_memory,
+    time_interleaved,
+)
 
 
 class ReferenceStyleHead(ZegOTHead):

@@ -22,15 +22,17 @@ import sys
 import torch
 import torch.nn.functional as F
 from common import (
+    add_common_args,
+)
+
+from mmseg_zegot.models.losses import dice_loss, sigmoid_focal_loss
+from mmseg_zegot.utils.benchmark import (
     MiB,
     Report,
-    add_common_args,
     peak_memory,
     saved_bytes,
     time_interleaved,
 )
-
-from mmseg_zegot.models.losses import dice_loss, sigmoid_focal_loss
 
 IGNORE = 255
 

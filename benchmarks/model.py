@@ -31,29 +31,28 @@ many near-ties, so this is a smoke check only).
 """
 import argparse
 import copy
-import os.path as osp
 import sys
 from contextlib import nullcontext
 
 import torch
 from common import (
-    REPO,
-    MiB,
-    Report,
     add_common_args,
     build_segmentor,
     image_batch,
-    peak_memory,
     segmentor_config,
-    synchronize,
-    time_interleaved,
 )
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmseg.models.segmentors import MultimodalEncoderDecoder
 from mmseg.models.utils import resize
 
-sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
-from model_stats import count_flops  # noqa: E402
+from mmseg_zegot.utils.benchmark import (
+    MiB,
+    Report,
+    count_flops,
+    peak_memory,
+    synchronize,
+    time_interleaved,
+)
 
 
 def precisions(device):

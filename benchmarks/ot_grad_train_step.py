@@ -23,9 +23,6 @@ from common import (
     REPO,
     TINY_CLIP,
     image_batch,
-    saved_bytes,
-    synchronize,
-    time_interleaved,
 )
 from mmengine.config import Config
 from mmengine.optim import OptimWrapper
@@ -33,6 +30,11 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import mmseg_zegot  # noqa: F401
+from mmseg_zegot.utils.benchmark import (
+    saved_bytes,
+    synchronize,
+    time_interleaved,
+)
 
 CLASSES = ('cat', 'dog', 'car', 'tree', 'sky', 'road', 'person', 'boat')
 

@@ -46,15 +46,17 @@ import ot
 import torch
 import torch.nn.functional as F
 from common import (
+    add_common_args,
+)
+
+from mmseg_zegot.models.utils.sinkhorn import sinkhorn
+from mmseg_zegot.utils.benchmark import (
     MiB,
     Report,
-    add_common_args,
     peak_memory,
     saved_bytes,
     time_interleaved,
 )
-
-from mmseg_zegot.models.utils.sinkhorn import sinkhorn
 
 EPS = 0.05
 

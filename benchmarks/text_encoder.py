@@ -34,20 +34,22 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 from common import (
-    MiB,
-    Report,
     add_common_args,
     build_segmentor,
     image_batch,
-    peak_memory,
-    saved_bytes,
     segmentor_config,
-    time_interleaved,
 )
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 from mmseg_zegot.datasets.splits import resolve_split
+from mmseg_zegot.utils.benchmark import (
+    MiB,
+    Report,
+    peak_memory,
+    saved_bytes,
+    time_interleaved,
+)
 
 
 def full_context_ids(encoder) -> torch.Tensor:

@@ -9,7 +9,8 @@ Drops the optimizer, scheduler and message-hub states and, unless
 again from the CLIP file the config names (``model.image_encoder.pretrained``
 and ``model.text_encoder.pretrained``). Keeps the config text, the class
 vocabulary and zero-shot split, the source iteration and the library
-versions (see :mod:`mmseg_zegot.utils.published`). Like mmseg's
+versions (see :mod:`mmseg_zegot.utils.published`; the steps are
+:func:`mmseg_zegot.utils.publish.publish_file`). Like mmseg's
 ``publish_model.py``, the file is renamed ``OUT-<first 8 hex of its
 sha256>.pth`` (or ``.safetensors``); its path, size and sha256 are printed.
 The model is built from the config stored in ``IN`` (its structure tells
@@ -20,28 +21,13 @@ registered in mmseg's registries (:mod:`mmseg_zegot.utils.stored_config`);
 anything else is refused with a request for ``--config``.
 """
 import argparse
-import hashlib
-import os
-import os.path as osp
 
 import _bootstrap_path  # noqa: F401
-from mmengine.config import Config, DictAction
-from mmengine.logging import print_log
-from mmengine.registry import init_default_scope
-from mmseg.registry import MODELS
+from mmengine.config import DictAction
 
 import mmseg_zegot  # noqa: F401  (registers components before the config)
 import mmseg_zegot.safe_loading  # noqa: F401  (opt-in: weights-only loading)
-from mmseg_zegot.utils import (
-    config_from_stored_text,
-    is_published,
-    load_config,
-    publish_checkpoint,
-    read_checkpoint,
-    save_published,
-)
-
-_SUFFIXES = ('.pth', '.safetensors')
+from mmseg_zegot.utils.publish import PublishError, publish_file
 
 
 def parse_args(argv=None):
@@ -71,65 +57,16 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def sha256sum(filename: str) -> str:
-    """The hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(filename, 'rb') as file:
-        for block in iter(lambda: file.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def stored_config(checkpoint: dict, src: str) -> Config:
-    """The config stored in a training checkpoint, parsed as data (never
-    executed: the checkpoint may come from someone else)."""
-    fix = (f'pass the config {src} was trained with (a file you trust) as '
-           '--config CONFIG.')
-    cfg_text = (checkpoint.get('meta') or {}).get('cfg')
-    if not cfg_text:
-        raise SystemExit(f'{src} stores no config (meta.cfg): {fix}')
-    return config_from_stored_text(cfg_text, src, fix)
-
-
 def main(argv=None):
     """Publish; returns the path of the published file and its sha256."""
     args = parse_args(argv)
-    checkpoint = read_checkpoint(args.src)
-    if is_published(checkpoint):
-        raise SystemExit(
-            f'{args.src} is already a published checkpoint; publish the '
-            'training checkpoint it came from (work_dirs/.../iter_*.pth) '
-            'instead.')
-    cfg = (load_config(args.config) if args.config is not None else
-           stored_config(checkpoint, args.src))
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    model = MODELS.build(cfg.model)
-    published = publish_checkpoint(
-        checkpoint, model, keep_frozen=args.keep_frozen,
-        cfg_text=cfg.pretty_text)
-
-    stem, suffix = osp.splitext(args.dst)
-    if suffix not in _SUFFIXES:
-        stem, suffix = args.dst, '.pth'
-    if args.safetensors:
-        suffix = '.safetensors'
-    out = stem + suffix
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    save_published(published, out)
-    read_checkpoint(out)  # it loads back, weights-only
-    sha256 = sha256sum(out)
-    final = f'{stem}-{sha256[:8]}{suffix}'
-    os.replace(out, final)
-    size, src_size = osp.getsize(final), osp.getsize(args.src)
-    frozen = 'with' if args.keep_frozen else 'without'
-    print_log(
-        f'Published {final} ({frozen} the frozen CLIP weights): '
-        f'{len(published["state_dict"])} entries, {size / 2**20:.2f} MiB '
-        f'(from {src_size / 2**20:.2f} MiB), sha256 {sha256}',
-        logger='current')
-    return final, sha256
+    try:
+        return publish_file(args.src, args.dst, config=args.config,
+                            cfg_options=args.cfg_options,
+                            keep_frozen=args.keep_frozen,
+                            safetensors=args.safetensors)
+    except PublishError as error:
+        raise SystemExit(str(error)) from None
 
 
 if __name__ == '__main__':

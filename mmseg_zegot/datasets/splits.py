@@ -10,69 +10,25 @@ hand. The unseen classes are those of ZegCLIP / OTSeg (Zhou et al., CVPR
 2023; Kim et al., ECCV 2024), also used by ZegOT (Kim et al., 2023,
 arXiv:2301.12171).
 
-Datasets carry a split as metainfo (``seen_classes``, ``unseen_classes``,
-``zero_shot_split``; see :mod:`mmseg_zegot.datasets.zero_shot`) and
-:class:`~mmseg_zegot.evaluation.ZeroShotIoUMetric` reads it from
-``dataset_meta``.
+This module is also the one place a split is parsed and checked:
+:func:`resolve_split` reads every ``zero_shot_split`` config value (of the
+datasets, the model, ``ZegOTZeroShotLabels`` and the dataset checker) and
+checks a dataset's split against its classes; :func:`split_of_seen` reads
+the model's ``class_names`` / ``seen_classes``. Datasets carry a split as
+metainfo (:func:`split_metainfo`: ``seen_classes``, ``unseen_classes``,
+``zero_shot_split``), and :class:`~mmseg_zegot.evaluation.ZeroShotIoUMetric`
+and the start-up check read it back with :func:`split_of_metainfo`. Class
+lists themselves are checked by
+:func:`~mmseg_zegot.datasets.class_names.check_class_names`.
 """
-import unicodedata
-from collections.abc import Mapping, Sequence
+import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Dict, Iterable, Tuple, Union
+from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
 
 from mmseg.datasets import COCOStuffDataset, PascalContextDataset59, PascalVOCDataset
 
-
-def clip_text(name: str) -> str:
-    """The text CLIP's tokenizer reads for ``name``: open_clip's default
-    cleaning lowercases it, strips it and collapses runs of white space."""
-    return ' '.join(name.split()).lower()
-
-
-def check_class_names(names, key: str) -> Tuple[str, ...]:
-    """``names`` as a tuple of distinct, non-empty strings, else ValueError.
-
-    The one check of every class vocabulary (splits, the segmentor's
-    ``class_names`` / ``seen_classes``, run-time vocabularies). Names must
-    be distinct as CLIP reads them (:func:`clip_text`: ``'circle'``,
-    ``'Circle'`` and ``'circle '`` are one class to it) and hold no
-    invisible characters (a byte-order mark or zero-width space would be
-    encoded as part of the name).
-
-    Args:
-        names (Sequence[str]): Class names.
-        key (str): The config key or option they came from, for messages.
-    """
-    if isinstance(names, str) or not isinstance(names, Sequence):
-        raise ValueError(f'{key} must be a sequence of names (a list of '
-                         f'class names), got {names!r}.')
-    names = tuple(names)
-    if not names:
-        raise ValueError(f'{key} is empty.')
-    blank = [c for c in names if not isinstance(c, str) or not c.strip()]
-    if blank:
-        raise ValueError(f'{key} holds empty or non-string names {blank}.')
-    invisible = [c for c in names if any(
-        unicodedata.category(char) in ('Cc', 'Cf') and not char.isspace()
-        for char in c)]
-    if invisible:
-        raise ValueError(
-            f'{key} holds names with invisible characters {invisible} (e.g. '
-            'a byte-order mark U+FEFF or a zero-width space): CLIP would '
-            'read them as part of the name. Remove them (save a classes '
-            'file as UTF-8 without BOM, or strip the names).')
-    duplicates = _duplicates(names)
-    if duplicates:
-        raise ValueError(f'{key} names {duplicates} more than once.')
-    same = _duplicates(tuple(clip_text(c) for c in names))
-    if same:
-        groups = [[c for c in names if clip_text(c) == text] for text in same]
-        raise ValueError(
-            f'{key} names {groups}, which are the same text to CLIP ({same}):'
-            ' its tokenizer lowercases names and strips and collapses '
-            'spaces, so they would get identical scores. Keep one name of '
-            'each.')
-    return names
+from .class_names import check_class_names, duplicates, names_diff
 
 
 @dataclass(frozen=True)
@@ -109,10 +65,10 @@ class ZeroShotSplit:
                 f'Split {self.name!r}: `unseen_classes` {unknown} are not '
                 f'classes of the dataset. Use the exact spellings of '
                 f'`classes`: {list(classes)}.')
-        duplicates = _duplicates(unseen)
-        if duplicates:
+        repeated = duplicates(unseen)
+        if repeated:
             raise ValueError(f'Split {self.name!r}: `unseen_classes` names '
-                             f'{duplicates} more than once.')
+                             f'{repeated} more than once.')
         if len(unseen) == len(classes):
             raise ValueError(f'Split {self.name!r}: every class is in '
                              '`unseen_classes`; at least one must be seen.')
@@ -147,10 +103,6 @@ class ZeroShotSplit:
         return replace(self, name=f'{self.name}-fully-supervised', unseen=())
 
 
-def _duplicates(names: Tuple[str, ...]) -> list:
-    return sorted({n for n in names if names.count(n) > 1})
-
-
 def make_split(classes: Iterable[str],
                unseen: Iterable[str],
                name: str = 'custom') -> ZeroShotSplit:
@@ -165,6 +117,10 @@ def make_split(classes: Iterable[str],
         ZeroShotSplit: The split.
     """
     return ZeroShotSplit(name=name, classes=classes, unseen=unseen)
+
+
+#: What a ``zero_shot_split`` config value may be (see :func:`resolve_split`).
+SplitSpec = Union[str, Mapping, ZeroShotSplit, None]
 
 
 def _without_background(classes: Tuple[str, ...]) -> Tuple[str, ...]:
@@ -247,29 +203,183 @@ def get_split(name: str, fully_supervised: bool = False) -> ZeroShotSplit:
     return split.fully_supervised() if fully_supervised else split
 
 
-def resolve_split(spec: Union[str, Mapping, ZeroShotSplit]) -> ZeroShotSplit:
-    """A split from a config value: a split name, a :class:`ZeroShotSplit`,
-    ``dict(classes=[...], unseen_classes=[...])``, or
-    ``dict(name=..., unseen_classes=[...])`` for another split of a known
-    dataset (the classes of :data:`SPLITS` ``[name]``, other unseen ones).
+def resolve_split(spec: SplitSpec,
+                  classes: Optional[Sequence[str]] = None) -> ZeroShotSplit:
+    """The one parser of a ``zero_shot_split`` config value.
+
+    Args:
+        spec (str | dict | ZeroShotSplit | None): A split name (see
+            :data:`SPLITS`), a :class:`ZeroShotSplit`,
+            ``dict(classes=[...], unseen_classes=[...])``, or
+            ``dict(name=..., unseen_classes=[...])`` for another split of a
+            known dataset (the classes of ``SPLITS[name]``, other unseen
+            ones). With ``classes`` (a dataset's split) also None (every
+            class seen) and ``dict(unseen_classes=[...])`` with an optional
+            new ``name``: those classes, these unseen.
+        classes (Sequence[str], optional): The classes of the dataset the
+            split is for, in label order: the split must have exactly these
+            (:func:`check_split_classes`). None: the split is not a
+            dataset's (the model's, a transform's).
+
+    Returns:
+        ZeroShotSplit: The split.
 
     Raises:
-        ValueError: If ``spec`` is none of these.
+        ValueError: If ``spec`` is none of these, its classes or unseen
+            classes are invalid, or they are not ``classes``.
     """
-    if isinstance(spec, ZeroShotSplit):
-        return spec
-    if isinstance(spec, str):
-        return get_split(spec)
-    keys = set(spec) if isinstance(spec, Mapping) else set()
-    if 'unseen_classes' in keys and keys <= {'classes', 'unseen_classes',
-                                             'name'}:
-        if 'classes' in keys:
-            return make_split(spec['classes'], spec['unseen_classes'],
-                              name=spec.get('name', 'custom'))
-        if 'name' in keys:
-            return make_split(get_split(spec['name']).classes,
-                              spec['unseen_classes'], name=spec['name'])
+    dataset = classes is not None
+    if spec is None and dataset:
+        split = make_split(classes, (), name='fully-supervised')
+    elif isinstance(spec, ZeroShotSplit):
+        split = spec
+    elif isinstance(spec, str):
+        split = get_split(spec)
+    elif isinstance(spec, Mapping):
+        split = _split_of_dict(spec, classes)
+    else:
+        none = ', or None (every class seen)' if dataset else ''
+        raise ValueError(
+            '`zero_shot_split` must be a split name '
+            f'({sorted(SPLITS)}), dict(classes=[...], unseen_classes=[...]),'
+            f' dict(name=..., unseen_classes=[...]) or a ZeroShotSplit{none}'
+            f', got {spec!r}.')
+    if dataset:
+        check_split_classes(split, classes)
+    return split
+
+
+def _split_of_dict(spec: Mapping,
+                   classes: Optional[Sequence[str]]) -> ZeroShotSplit:
+    """The split of a ``zero_shot_split`` dict (see :func:`resolve_split`)."""
+    unknown = sorted(set(spec) - {'name', 'classes', 'unseen_classes'})
+    if unknown or 'unseen_classes' not in spec:
+        raise ValueError(
+            f'`zero_shot_split` dict has keys {sorted(spec)}; it needs '
+            "'unseen_classes' and may have 'classes' and 'name'.")
+    name, unseen = spec.get('name', 'custom'), spec['unseen_classes']
+    if 'classes' in spec:
+        return make_split(spec['classes'], unseen, name=name)
+    if classes is not None:
+        # Checked against the dataset's classes first, so unknown unseen
+        # names are reported with the classes the user has in front of them.
+        split = make_split(classes, unseen, name=name)
+        if name not in SPLITS:
+            return split
+    if 'name' not in spec:
+        raise ValueError(
+            f'`zero_shot_split` {dict(spec)!r} names no classes: add '
+            "'classes', or the 'name' of a known split "
+            f'({sorted(SPLITS)}).')
+    return make_split(get_split(name).classes, unseen, name=name)
+
+
+def check_split_classes(split: ZeroShotSplit, classes: Sequence[str]) -> None:
+    """Check that a dataset's split has exactly the dataset's classes.
+
+    Args:
+        split (ZeroShotSplit): The split.
+        classes (Sequence[str]): The dataset's classes, in label order.
+
+    Raises:
+        ValueError: If the names or their order differ, naming both lists'
+            own classes and the fix.
+    """
+    classes = tuple(classes)
+    if split.classes == classes:
+        return
+    diff = names_diff(split.classes, classes, 'the split', 'the dataset')
     raise ValueError(
-        '`zero_shot_split` must be a split name '
-        f'({sorted(SPLITS)}), dict(classes=[...], unseen_classes=[...]) or '
-        f'dict(name=..., unseen_classes=[...]), got {spec!r}.')
+        f'`zero_shot_split` {split.name!r} does not match the dataset\'s '
+        f'classes ({diff}). Use the split of this dataset, or give the '
+        'dataset the split\'s classes through `metainfo.classes`.')
+
+
+def split_metainfo(split: ZeroShotSplit,
+                   metainfo: Optional[Mapping] = None) -> dict:
+    """The metainfo a dataset carries its split in.
+
+    Args:
+        split (ZeroShotSplit): The dataset's split.
+        metainfo (Mapping, optional): The metainfo the dataset was given;
+            any of the keys it already holds must agree with ``split``.
+
+    Returns:
+        dict: ``seen_classes``, ``unseen_classes`` (tuples) and
+        ``zero_shot_split`` (the split's name).
+
+    Raises:
+        ValueError: If ``metainfo`` holds a key with another value.
+    """
+    meta = dict(seen_classes=split.seen, unseen_classes=split.unseen,
+                zero_shot_split=split.name)
+    for key, value in meta.items():
+        given = (metainfo or {}).get(key, value)
+        if (given if isinstance(given, str) else tuple(given)) != value:
+            raise ValueError(
+                f'`metainfo.{key}` ({given!r}) disagrees with '
+                f'`zero_shot_split` ({value!r}); set the split through '
+                '`zero_shot_split` only.')
+    return meta
+
+
+def split_of_metainfo(metainfo: Mapping) -> Optional[ZeroShotSplit]:
+    """The split a dataset's metainfo carries (see :func:`split_metainfo`).
+
+    Args:
+        metainfo (Mapping): A dataset's ``metainfo`` / ``dataset_meta``,
+            with ``classes``.
+
+    Returns:
+        ZeroShotSplit | None: The split (named ``'custom'`` when the
+        metainfo names none); None when it has no ``unseen_classes``.
+
+    Raises:
+        ValueError: If the unseen classes are not classes, or
+            ``seen_classes`` is not their complement.
+    """
+    if metainfo.get('unseen_classes') is None:
+        return None
+    split = make_split(metainfo['classes'], metainfo['unseen_classes'],
+                       metainfo.get('zero_shot_split') or 'custom')
+    seen = tuple(metainfo.get('seen_classes', split.seen))
+    if seen != split.seen:
+        raise ValueError(
+            f"The dataset's `seen_classes` {list(seen)} are not the "
+            f'complement of its `unseen_classes` {list(split.unseen)} in '
+            'its classes; rebuild the dataset with `zero_shot_split`.')
+    return split
+
+
+def split_of_seen(class_names: Sequence[str],
+                  seen_classes: Optional[Sequence[str]] = None,
+                  name: str = 'custom') -> ZeroShotSplit:
+    """A split from all classes and the seen ones, as a model takes them.
+
+    Args:
+        class_names (Sequence[str]): All classes, in label order (config key
+            ``class_names``).
+        seen_classes (Sequence[str], optional): The seen subset (config key
+            ``seen_classes``); None: every class (no zero-shot split).
+        name (str): Name of the split. Defaults to ``'custom'``.
+
+    Returns:
+        ZeroShotSplit: The split; its ``unseen`` are the classes not seen.
+
+    Raises:
+        ValueError: If either list is invalid (:func:`check_class_names`)
+            or ``seen_classes`` holds a name not in ``class_names``, with
+            the closest spellings.
+    """
+    class_names = check_class_names(class_names, 'class_names')
+    seen = class_names if seen_classes is None else check_class_names(
+        seen_classes, 'seen_classes')
+    unknown = [c for c in seen if c not in class_names]
+    if unknown:
+        hints = {c: difflib.get_close_matches(c, class_names, n=1)
+                 for c in unknown}
+        raise ValueError(
+            f'seen_classes holds {unknown}, which are not in class_names '
+            f'(closest: {hints}); use the exact dataset class spellings')
+    return make_split(class_names, [c for c in class_names if c not in seen],
+                      name=name)

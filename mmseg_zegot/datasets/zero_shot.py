@@ -16,7 +16,7 @@ and :class:`~mmseg_zegot.evaluation.ZeroShotIoUMetric` reads the split from
 ``dataset_meta``.
 """
 import logging
-from typing import List, Mapping, Optional, Sequence, Union
+from typing import List, Optional, Sequence
 
 from mmengine import fileio
 from mmengine.logging import print_log
@@ -29,20 +29,20 @@ from mmseg.datasets import (
 from mmseg.registry import DATASETS
 
 from .file_checks import CorruptedFileError, check_sample_files
-from .splits import SPLITS, ZeroShotSplit, get_split, make_split, resolve_split
-
-SplitSpec = Union[str, Mapping, ZeroShotSplit, None]
-
-#: Metainfo keys the split is written to.
-SPLIT_META_KEYS = ('seen_classes', 'unseen_classes', 'zero_shot_split')
-
-_SPLIT_DICT_KEYS = ('name', 'classes', 'unseen_classes')
+from .splits import (
+    SplitSpec,
+    ZeroShotSplit,
+    get_split,
+    resolve_split,
+    split_metainfo,
+)
 
 
 def build_zero_shot_split(zero_shot_split: SplitSpec,
                           classes: Sequence[str],
                           fully_supervised: bool = False) -> ZeroShotSplit:
-    """Resolve a dataset's ``zero_shot_split`` argument against its classes.
+    """A dataset's split: its ``zero_shot_split`` argument parsed and checked
+    against its classes by :func:`~mmseg_zegot.datasets.splits.resolve_split`.
 
     Args:
         zero_shot_split (str | dict | ZeroShotSplit | None): A split name
@@ -62,42 +62,7 @@ def build_zero_shot_split(zero_shot_split: SplitSpec,
         ValueError: If the specification is malformed or its classes are not
             exactly the dataset's (same names, same order).
     """
-    classes = tuple(classes)
-    if zero_shot_split is None:
-        split = make_split(classes, (), name='fully-supervised')
-    elif isinstance(zero_shot_split, ZeroShotSplit):
-        split = zero_shot_split
-    elif isinstance(zero_shot_split, str):
-        split = get_split(zero_shot_split)
-    elif isinstance(zero_shot_split, Mapping):
-        unknown = sorted(set(zero_shot_split) - set(_SPLIT_DICT_KEYS))
-        if unknown or 'unseen_classes' not in zero_shot_split:
-            raise ValueError(
-                f'`zero_shot_split` dict has keys {sorted(zero_shot_split)}; '
-                "it needs 'unseen_classes' and may have 'classes' and "
-                "'name'.")
-        split = make_split(
-            zero_shot_split.get('classes', classes),
-            zero_shot_split['unseen_classes'],
-            name=zero_shot_split.get('name', 'custom'))
-        if 'classes' not in zero_shot_split and split.name in SPLITS:
-            split = resolve_split(zero_shot_split)
-    else:
-        raise ValueError(
-            '`zero_shot_split` must be a split name, a dict(unseen_classes=..'
-            '.), a ZeroShotSplit or None, got '
-            f'{type(zero_shot_split).__name__}.')
-    if split.classes != classes:
-        only_split = [c for c in split.classes if c not in classes]
-        only_dataset = [c for c in classes if c not in split.classes]
-        detail = (f'only in the split: {only_split}; only in the dataset: '
-                  f'{only_dataset}' if only_split or only_dataset else
-                  'same names in a different order')
-        raise ValueError(
-            f'`zero_shot_split` {split.name!r} does not match the dataset\'s '
-            f'classes ({len(split.classes)} vs {len(classes)} classes, '
-            f'{detail}). Use the split of this dataset, or give the '
-            'dataset the split\'s classes through `metainfo.classes`.')
+    split = resolve_split(zero_shot_split, classes)
     return split.fully_supervised() if fully_supervised else split
 
 
@@ -160,18 +125,7 @@ class ZeroShotDatasetMixin:
                 '`metainfo=dict(classes=[...])` in the dataset config.')
         split = build_zero_shot_split(zero_shot_split, classes,
                                       fully_supervised)
-        split_meta = dict(
-            seen_classes=split.seen,
-            unseen_classes=split.unseen,
-            zero_shot_split=split.name)
-        for key, value in split_meta.items():
-            given = self._metainfo.get(key, value)
-            if (given if isinstance(given, str) else tuple(given)) != value:
-                raise ValueError(
-                    f'`metainfo.{key}` ({given!r}) disagrees with '
-                    f'`zero_shot_split` ({value!r}); set the split through '
-                    '`zero_shot_split` only.')
-        self._metainfo.update(split_meta)
+        self._metainfo.update(split_metainfo(split, self._metainfo))
         if not lazy_init:
             self.full_init()
 

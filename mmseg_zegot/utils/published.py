@@ -8,8 +8,8 @@ checkpoint keeps only what training changed:
 
 * ``state_dict``: every entry of the model's state dict except those of the
   frozen open_clip towers (the ``visual`` and ``clip`` submodules of the
-  modules built on :class:`~mmseg_zegot.models.utils.clip_utils.FrozenCLIPMixin`),
-  which are loaded again from ``pretrained``. Weights outside the towers are
+  modules that wrap them, :class:`FrozenCLIPOwner`), which are loaded again
+  from ``pretrained``. Weights outside the towers are
   kept even when they do not train (e.g. ``dlfa_projection='frozen'``: they
   are copies made at initialisation, not something the CLIP file restores).
   The towers' QuickGELU records (``*._extra_state``) are kept, so a
@@ -30,7 +30,7 @@ import json
 import os.path as osp
 import re
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Protocol, Tuple, runtime_checkable
 
 import mmengine
 import mmseg
@@ -42,7 +42,6 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
 
-from mmseg_zegot.models.utils.clip_utils import FrozenCLIPMixin
 from mmseg_zegot.version import __version__
 
 from .atomic_io import atomic_torch_save, atomic_write
@@ -59,6 +58,25 @@ SAFETENSORS_EXTRA_KEY = 'mmseg_zegot_extra_state'
 #: Keys of MMEngine's checkpoint ``meta`` copied into ``meta['source']``.
 _SOURCE_KEYS = ('iter', 'epoch', 'seed', 'time', 'experiment_name')
 _MAX_LISTED_KEYS = 8
+
+
+@runtime_checkable
+class FrozenCLIPOwner(Protocol):
+    """A module wrapping frozen open_clip towers, as this module sees it.
+
+    The models' ``FrozenCLIPMixin`` (the image and the text encoder) has
+    this shape: the CLIP file ``pretrained``, and ``freeze_clip`` /
+    ``load_frozen_clip``. Matching by shape keeps ``utils`` below
+    ``models``: nothing here imports the models.
+    """
+
+    pretrained: Optional[str]
+
+    def freeze_clip(self, tower: nn.Module) -> None:
+        """Freeze ``tower``."""
+
+    def load_frozen_clip(self, tower: nn.Module, tower_name: str) -> None:
+        """Load ``tower`` from ``pretrained``."""
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -80,7 +98,7 @@ def frozen_clip_prefixes(model: nn.Module) -> Tuple[str, ...]:
     """State-dict prefixes of the frozen CLIP towers of ``model``.
 
     A frozen tower is a child module, holding parameters none of which
-    requires gradients, of a module built on ``FrozenCLIPMixin`` (the image
+    requires gradients, of a :class:`FrozenCLIPOwner` (the image
     encoder's ``visual``, the text encoder's ``clip``).
 
     Args:
@@ -92,7 +110,7 @@ def frozen_clip_prefixes(model: nn.Module) -> Tuple[str, ...]:
     """
     prefixes = []
     for name, module in _unwrap(model).named_modules():
-        if not isinstance(module, FrozenCLIPMixin):
+        if not isinstance(module, FrozenCLIPOwner):
             continue
         for child_name, child in module.named_children():
             params = list(child.parameters())
@@ -309,7 +327,7 @@ def _load_frozen_clip(model: nn.Module, filename: str) -> None:
     """
     encoders = {f'model.{name}.pretrained': module
                 for name, module in model.named_modules()
-                if isinstance(module, FrozenCLIPMixin)}
+                if isinstance(module, FrozenCLIPOwner)}
     settings = ', '.join(f'{key}={module.pretrained!r}'
                          for key, module in encoders.items())
     example = ' '.join(f'{key}=/path/to/clip.pth' for key in encoders)

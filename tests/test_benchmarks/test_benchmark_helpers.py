@@ -1,6 +1,7 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
-"""The measuring helpers of benchmarks/ and tools/analysis/model_stats.py:
-memory accounting and FLOP formulas against hand-computed values."""
+"""The measuring helpers of benchmarks/ and tools/analysis/model_stats.py
+(:mod:`mmseg_zegot.utils.benchmark`): memory accounting and FLOP formulas
+against hand-computed values."""
 import subprocess
 import sys
 from pathlib import Path
@@ -9,12 +10,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / 'benchmarks'))
-sys.path.insert(0, str(REPO / 'tools' / 'analysis'))
+from mmseg_zegot.utils.benchmark import (
+    Report,
+    count_flops,
+    peak_memory,
+    saved_bytes,
+)
 
-from common import peak_memory, saved_bytes  # noqa: E402
-from model_stats import count_flops  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 MB4 = 1000 * 1000 * 4  # bytes of a float32 (1000, 1000) tensor
 
@@ -91,7 +94,6 @@ def test_model_stats_on_the_toy_config():
 
 
 def test_report_exit_status_follows_the_checks(capsys):
-    from common import Report
     report = Report('demo', torch.device('cpu'))
     report.check(True, 'fine')
     assert report.finish() == 0

@@ -167,7 +167,7 @@ CASES = [
              c.model, TRAIN,
              c.custom(tuple(reversed(VOC.classes)), {'a': [0]}),
              training=True),
-         r"same names in another order \(first difference at index 0: "
+         r"same names in a different order \(first difference at index 0: "
          r"'tvmonitor' vs 'aeroplane'\)"),
     Case('dataset unseen classes are not the model unseen classes',
          lambda c: check_dataset(

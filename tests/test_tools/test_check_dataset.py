@@ -1,47 +1,41 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
-"""tools/check_dataset.py on tiny datasets in the real folder layouts: good
+"""The dataset checker (:mod:`mmseg_zegot.datasets.checker`, the logic of
+tools/check_dataset.py) on tiny datasets in the real folder layouts: good
 ones pass with the right class counts, each kind of damage fails with a
-message naming the file and the fix."""
-import importlib.util
+message naming the file and the fix. The last test runs the tool itself."""
 import os
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import make_layout_dataset, make_voc_dataset, run_tool
+from mmengine.registry import init_default_scope
 from mmseg.datasets import COCOStuffDataset, PascalContextDataset59
 from PIL import Image
 
 from mmseg_zegot.datasets import get_split
+from mmseg_zegot.datasets.checker import check_datasets
+from mmseg_zegot.datasets.checker.files import sample_indices
+from mmseg_zegot.utils import load_config
 
-REPO = Path(__file__).resolve().parents[2]
-TOOLS = REPO / 'tools'
 VOC_CLASSES = get_split('voc').classes
 VOC_UNSEEN = list(get_split('voc').unseen)
 
 
-@pytest.fixture(scope='module')
-def tool():
-    """tools/check_dataset.py as a module (in-process runs are fast)."""
-    sys.path.insert(0, str(TOOLS))
-    try:
-        spec = importlib.util.spec_from_file_location(
-            'check_dataset', TOOLS / 'check_dataset.py')
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(TOOLS))
-    return module
-
-
 @pytest.fixture
-def check(tool, capsys):
-    """Run the tool on a config; (exit code, stdout)."""
+def check(capsys):
+    """Check a config's datasets in-process; (exit code, stdout).
 
-    def run(config, *args):
-        code = tool.main([str(config), *map(str, args)])
+    Args of the returned function: the config path, then
+    ``split='all'`` and ``max_images=200`` as the tool's ``--split`` and
+    ``--max-images``.
+    """
+
+    def run(config, split='all', max_images=200):
+        init_default_scope('mmseg')
+        code = check_datasets(load_config(str(config)), split, max_images)
         return code, capsys.readouterr().out
 
     return run
@@ -221,27 +215,28 @@ def test_only_the_sample_is_read(voc, check):
     """Evenly spread sample: with 2 of 6 files, 2007_000000 and _000005."""
     root, config = voc
     put_value(root / 'SegmentationClass/2007_000001.png', 21)
-    code, out = check(config, '--split', 'train', '--max-images', 2)
+    code, out = check(config, 'train', max_images=2)
     assert code == 0, out
     assert re.search(r'\|\s+6\s+\|\s+0\s+\|\s+0\s+\|\s+2\s+\|\s+0\s+\|', out)
     put_value(root / 'SegmentationClass/2007_000005.png', 21)
-    code, out = check(config, '--split', 'train', '--max-images', 2)
+    code, out = check(config, 'train', max_images=2)
     assert code == 1 and '2007_000005.png: values [20]' in out
 
 
-def test_sample_indices(tool):
-    assert tool.sample_indices(10, 4) == [0, 3, 6, 9]
-    assert tool.sample_indices(3, 200) == [0, 1, 2]
-    assert tool.sample_indices(7, 1) == [0]
-    assert tool.sample_indices(5, 0) == [] and tool.sample_indices(0, 5) == []
-    picked = tool.sample_indices(1464, 200)
+def test_sample_indices():
+    assert sample_indices(10, 4) == [0, 3, 6, 9]
+    assert sample_indices(3, 200) == [0, 1, 2]
+    assert sample_indices(7, 1) == [0]
+    assert sample_indices(5, 0) == [] and sample_indices(0, 5) == []
+    picked = sample_indices(1464, 200)
     assert len(set(picked)) == 200 and picked[-1] == 1463
 
 
 @pytest.mark.parametrize('extra,fragments', [
     (dict(model=dict(zero_shot_split='context59')),
-     ['model.zero_shot_split has 59 classes and train_dataloader.dataset has '
-      "20: only there: ['bag'", "use the dataset's split ('voc') there too"]),
+     ['model.zero_shot_split and train_dataloader.dataset disagree on the '
+      "classes (59 vs 20 classes; only in model.zero_shot_split: ['bag'",
+      "use the dataset's split ('voc') there too"]),
     (dict(model=dict(class_names=list(VOC_CLASSES),
                      seen_classes=list(VOC_CLASSES[:-1]))),
      ["model.class_names / model.seen_classes has unseen classes "
@@ -293,13 +288,13 @@ def test_zero_shot_metric_needs_a_split(voc, check, tmp_path):
     plain.update(type='PascalVOCDataset', reduce_zero_label=False)
     config = write_config(tmp_path / 'cfg.py', val=plain,
                           val_evaluator=dict(type='ZeroShotIoUMetric'))
-    code, out = check(config, '--split', 'val')
+    code, out = check(config, 'val')
     assert code == 1
     assert ('val_evaluator is ZeroShotIoUMetric, but val_dataloader.dataset '
             'has no zero-shot split in its metainfo') in out
     # Without the metric, a plain mmseg dataset (21 classes, 0..20) passes.
     config = write_config(tmp_path / 'cfg.py', val=plain)
-    code, out = check(config, '--split', 'val')
+    code, out = check(config, 'val')
     assert code == 0, out
     assert 'Classes (21, no zero-shot split)' in out
 
@@ -319,7 +314,7 @@ def test_voc_aug_concat_in_repeat(voc, check, tmp_path):
             ]))
     config = write_config(tmp_path / 'cfg.py', train=train,
                           val=voc_dataset(root, 'val'))
-    code, out = check(config, '--split', 'train')
+    code, out = check(config, 'train')
     assert code == 0, out
     for index in (0, 1):
         assert re.search(
@@ -334,7 +329,7 @@ def test_voc_aug_concat_in_repeat(voc, check, tmp_path):
     assert [table[c][1] for c in VOC_CLASSES] == [[n] for n in expected]
 
     os.remove(root / 'ImageSets/Segmentation/aug.txt')
-    code, out = check(config, '--split', 'train')
+    code, out = check(config, 'train')
     assert code == 1
     assert ('train_dataloader.dataset.dataset.datasets.1.ann_file: the image '
             'list') in out
@@ -430,3 +425,20 @@ def test_cli_on_the_voc_config_with_cfg_options(tmp_path):
     for key in keys[:3]:
         assert re.search(
             rf'\|\s*{re.escape(key)}\s*\| ZegOTPascalVOC20Dataset', out), out
+
+
+def test_leaf_datasets_of_configs_and_built_wrappers():
+    """One walk for dataset configs (the checker) and built datasets (the
+    start-up check), with the config key of each leaf."""
+    from torch.utils.data import ConcatDataset, Subset, TensorDataset
+
+    from mmseg_zegot.datasets.checker import leaf_datasets
+    cfg = dict(type='RepeatDataset', times=2, dataset=dict(
+        type='ConcatDataset', datasets=[dict(type='A'), dict(type='B')]))
+    assert [(key, leaf['type']) for key, leaf in leaf_datasets(cfg, 'd')] == [
+        ('d.dataset.datasets.0', 'A'), ('d.dataset.datasets.1', 'B')]
+    a, b = TensorDataset(torch.zeros(2)), TensorDataset(torch.ones(3))
+    built = Subset(ConcatDataset([a, b]), [0, 4])
+    assert list(leaf_datasets(built, 'd')) == [
+        ('d.dataset.datasets.0', a), ('d.dataset.datasets.1', b)]
+    assert list(leaf_datasets(a, 'd')) == [('d', a)]

@@ -1,11 +1,13 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
-"""tools/publish_checkpoint.py on a checkpoint written by tools/train.py, and
+"""Publishing (:func:`mmseg_zegot.utils.publish.publish_file`, the steps of
+tools/publish_checkpoint.py) a checkpoint written by tools/train.py, and
 tools/test.py on the published file: same metrics as the full checkpoint.
 (Loading errors are tested in tests/test_utils/test_published.py.)"""
 import hashlib
 import json
 import os
 import re
+import subprocess
 import sys
 
 import pytest
@@ -20,10 +22,8 @@ from mmseg_zegot.utils import (
     config_from_stored_text,
     read_checkpoint,
 )
+from mmseg_zegot.utils.publish import PublishError, publish_file
 from projects.toy_world.toy_world import generate_world
-
-sys.path.insert(0, str(REPO / 'tools'))
-import publish_checkpoint  # noqa: E402
 
 CONFIG = 'projects/toy_world/configs/zegot_toy.py'
 
@@ -63,8 +63,8 @@ def setup(tmp_path_factory):
 
 def test_published_file_holds_the_trainable_weights(setup, tmp_path):
     _, checkpoint = setup
-    path, sha256 = publish_checkpoint.main(
-        [str(checkpoint), str(tmp_path / 'zegot_toy.pth')])
+    path, sha256 = publish_file(str(checkpoint),
+                                str(tmp_path / 'zegot_toy.pth'))
     assert path == str(tmp_path / f'zegot_toy-{sha256[:8]}.pth')
     assert os.listdir(tmp_path) == [os.path.basename(path)]
     with open(path, 'rb') as file:
@@ -91,8 +91,8 @@ def test_published_file_holds_the_trainable_weights(setup, tmp_path):
 
 def test_keep_frozen_keeps_everything(setup, tmp_path):
     _, checkpoint = setup
-    path, _ = publish_checkpoint.main(
-        [str(checkpoint), str(tmp_path / 'all'), '--keep-frozen'])
+    path, _ = publish_file(str(checkpoint), str(tmp_path / 'all'),
+                           keep_frozen=True)
     assert re.fullmatch(r'all-[0-9a-f]{8}\.pth', os.path.basename(path))
     full = torch.load(checkpoint, weights_only=True)['state_dict']
     state = read_checkpoint(path)['state_dict']
@@ -129,10 +129,23 @@ def test_test_tool_on_published_checkpoint(setup, tmp_path):
 @pytest.mark.parametrize('suffix', ['.pth', '.safetensors'])
 def test_republishing_a_published_file_says_so(setup, tmp_path, suffix):
     _, checkpoint = setup
-    path, _ = publish_checkpoint.main(
-        [str(checkpoint), str(tmp_path / f'once{suffix}')])
-    with pytest.raises(SystemExit) as info:
-        publish_checkpoint.main([path, str(tmp_path / 'twice.pth')])
+    path, _ = publish_file(str(checkpoint), str(tmp_path / f'once{suffix}'))
+    with pytest.raises(PublishError) as info:
+        publish_file(path, str(tmp_path / 'twice.pth'))
     assert str(info.value) == (
+        f'{path} is already a published checkpoint; publish the training '
+        'checkpoint it came from (work_dirs/.../iter_*.pth) instead.')
+
+
+def test_tool_exits_with_the_message(setup, tmp_path):
+    """The tool turns a refusal into an exit with the message alone."""
+    _, checkpoint = setup
+    path, _ = publish_file(str(checkpoint), str(tmp_path / 'once.pth'))
+    result = subprocess.run(
+        [sys.executable, str(REPO / 'tools' / 'publish_checkpoint.py'), path,
+         str(tmp_path / 'twice.pth')],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
         f'{path} is already a published checkpoint; publish the training '
         'checkpoint it came from (work_dirs/.../iter_*.pth) instead.')

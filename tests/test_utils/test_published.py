@@ -124,6 +124,19 @@ def test_frozen_clip_keys_are_the_towers(source):
     assert 'text_encoder.clip.token_embedding.weight' in towers
 
 
+def test_frozen_clip_owners_are_matched_by_shape(source):
+    """utils/published.py recognises the encoders (FrozenCLIPMixin) by their
+    shape, without importing mmseg_zegot.models."""
+    from mmseg_zegot.models.utils import FrozenCLIPMixin
+    from mmseg_zegot.utils.published import FrozenCLIPOwner
+    model, _, _ = source
+    owners = [m for m in model.modules() if isinstance(m, FrozenCLIPOwner)]
+    assert owners == [m for m in model.modules()
+                      if isinstance(m, FrozenCLIPMixin)]
+    assert owners == [model.image_encoder, model.text_encoder]
+    assert not isinstance(model.decode_head, FrozenCLIPOwner)
+
+
 def test_publish_keeps_trainable_weights_and_plain_metadata(source, tmp_path):
     model, checkpoint, _ = source
     published = publish_checkpoint(checkpoint, model)

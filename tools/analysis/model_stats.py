@@ -5,11 +5,10 @@ mmseg's ``tools/analysis_tools/get_flops.py`` cannot measure ZegOT: it
 traces ``model.forward(inputs)`` of a unimodal segmentor, while ZegOT's
 cost splits into an image path run per crop and a text path run once per
 vocabulary (cached at inference, with autograd to the prompts in training).
-This tool counts each part separately with ``torch.utils.flop_counter``
-(FLOPs = 2 x multiply-accumulates of matmuls, convolutions and attention;
-element-wise work is not counted), adding the formulas the counter lacks
-for the attention kernels PyTorch picks on CPU and for
-``nn.MultiheadAttention``'s fused inference path:
+This tool counts each part separately with
+:func:`mmseg_zegot.utils.benchmark.count_flops` (FLOPs = 2 x
+multiply-accumulates of matmuls, convolutions and attention; element-wise
+work is not counted):
 
 * image encoder, per crop (B = 1);
 * head forward, per crop, with the test vocabulary (all classes);
@@ -36,11 +35,6 @@ import torch
 from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
-from torch.utils.flop_counter import (
-    FlopCounterMode,
-    sdpa_backward_flop_count,
-    sdpa_flop_count,
-)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO not in sys.path:
@@ -50,50 +44,7 @@ from mmseg.registry import MODELS  # noqa: E402
 from mmseg.structures import SegDataSample  # noqa: E402
 
 from mmseg_zegot.utils import load_config  # noqa: E402
-
-aten = torch.ops.aten
-
-
-def _cpu_sdpa_flop(query_shape, key_shape, value_shape, *args,
-                   out_shape=None, **kwargs) -> int:
-    return sdpa_flop_count(query_shape, key_shape, value_shape)
-
-
-def _cpu_sdpa_backward_flop(grad_out_shape, query_shape, key_shape,
-                            value_shape, *args, out_shape=None,
-                            **kwargs) -> int:
-    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape,
-                                    value_shape)
-
-
-def _native_mha_flop(query_shape, key_shape, value_shape, embed_dim,
-                     num_heads, *args, out_shape=None, **kwargs) -> int:
-    """In-projections, attention and out-projection of
-    ``aten._native_multi_head_attention`` (batch-first inputs)."""
-    batch, q_len, _ = query_shape
-    k_len = key_shape[1]
-    projections = 2 * batch * (q_len + 2 * k_len + q_len) * embed_dim**2
-    attention = 4 * batch * q_len * k_len * embed_dim
-    return projections + attention
-
-
-#: Formulas for ops ``FlopCounterMode`` does not know (torch 2.x).
-EXTRA_FLOP_FORMULAS = {
-    aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flop,
-    aten._scaled_dot_product_flash_attention_for_cpu_backward:
-    _cpu_sdpa_backward_flop,
-    aten._native_multi_head_attention: _native_mha_flop,
-}
-
-
-def count_flops(fn) -> int:
-    """FLOPs (2 x MACs) of the matmuls, convolutions and attention
-    ``fn()`` runs."""
-    counter = FlopCounterMode(display=False,
-                              custom_mapping=EXTRA_FLOP_FORMULAS)
-    with counter:
-        fn()
-    return counter.get_total_flops()
+from mmseg_zegot.utils.benchmark import count_flops  # noqa: E402
 
 
 def parameter_counts(model) -> dict:

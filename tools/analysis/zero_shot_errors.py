@@ -2,8 +2,9 @@
 """Which kind of error costs a zero-shot model its unseen mIoU.
 
 Runs a ZegOT checkpoint over the config's test set (as ``tools/test.py``
-does, with its calibration and inference mode) and reports, besides mIoU of
-the seen and unseen classes (see
+does, with its calibration and inference mode;
+:func:`mmseg_zegot.evaluation.error_analysis.analyse_errors`) and reports,
+besides mIoU of the seen and unseen classes (see
 :mod:`mmseg_zegot.evaluation.zero_shot_errors`):
 
 * the share of unseen-class pixels predicted as a seen class (seen bias),
@@ -29,30 +30,14 @@ import json
 import os.path as osp
 import sys
 
-import torch
-import torch.nn.functional as F
 from mmengine.config import DictAction
-from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from mmseg.registry import MODELS  # noqa: E402
-
-from mmseg_zegot.evaluation.zero_shot_errors import (  # noqa: E402
-    accumulate,
-    accumulate_alignment,
-    alignment_report,
-    new_alignment_counts,
-    new_counts,
-    summarize,
-)
-from mmseg_zegot.utils import (  # noqa: E402
-    load_config,
-    load_segmentor_checkpoint,
-)
+from mmseg_zegot.evaluation.error_analysis import analyse_errors  # noqa: E402
+from mmseg_zegot.utils import load_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -65,50 +50,6 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys, as in tools/test.py')
     return parser.parse_args(argv)
-
-
-def analyse(cfg, checkpoint: str) -> dict:
-    """The error report of ``checkpoint`` on ``cfg``'s test set."""
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    model = MODELS.build(cfg.model)
-    if not hasattr(model, 'seen_classes'):
-        raise SystemExit(
-            f'{type(model).__name__} has no seen/unseen classes: this tool '
-            'analyses ZegOTSegmentor configs (model.type=ZegOTSegmentor).')
-    load_segmentor_checkpoint(model, checkpoint)
-    model.eval()
-    names = tuple(model.test_classes)
-    seen_mask = torch.tensor([name in model.seen_classes for name in names])
-    counts = new_counts(len(names))
-    alignment, text = new_alignment_counts(len(names)), []
-
-    def record_alignment(module, args, output):
-        # args[0] is [g * t ; t], (B, K, N, 2C); output W_ga of it, (B, K,
-        # N, C). Per class: the mean over the N prompts of unit vectors.
-        channels = output.size(-1)
-        text[:] = [F.normalize(args[0][0, ..., channels:], dim=-1).mean(1)]
-        accumulate_alignment(alignment,
-                             F.normalize(output, dim=-1).mean(2), seen_mask)
-
-    align = getattr(model.decode_head, 'text_align', None)
-    hook = None
-    if align is not None and seen_mask.any() and not seen_mask.all():
-        hook = align.register_forward_hook(record_alignment)
-    loader = Runner.build_dataloader(cfg.test_dataloader)
-    with torch.no_grad():
-        for data in loader:
-            for sample in model.test_step(data):
-                accumulate(counts, sample.seg_logits.data,
-                           sample.gt_sem_seg.data[0], seen_mask,
-                           loader.dataset.ignore_index)
-    report = summarize(counts, names, seen_mask)
-    if hook is not None:
-        hook.remove()
-        report['alignment'] = alignment_report(alignment, text[0], names,
-                                               seen_mask)
-    report['classes'] = list(names)
-    report['unseen_classes'] = [n for n, s in zip(names, seen_mask) if not s]
-    return report
 
 
 def print_report(report: dict) -> None:
@@ -145,7 +86,10 @@ def main(argv=None):
     cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    report = analyse(cfg, args.checkpoint)
+    try:
+        report = analyse_errors(cfg, args.checkpoint)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     print_report(report)
     if args.out:
         with open(args.out, 'w') as file:

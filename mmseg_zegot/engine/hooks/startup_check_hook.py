@@ -12,7 +12,7 @@ and reads the first label files of every dataset to check their values.
 A disagreement raises a ValueError naming the config keys and the fix.
 """
 import logging
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.hooks import Hook
@@ -23,6 +23,8 @@ from mmseg.registry import HOOKS
 from torch import nn
 from torch.utils.data import Dataset
 
+from mmseg_zegot.datasets.checker import leaf_datasets
+from mmseg_zegot.datasets.class_names import names_diff
 from mmseg_zegot.datasets.transforms import ZegOTZeroShotLabels
 from mmseg_zegot.evaluation.metrics import ZeroShotIoUMetric
 from mmseg_zegot.models.segmentors import ZegOTSegmentor
@@ -31,33 +33,6 @@ from mmseg_zegot.models.segmentors import ZegOTSegmentor
 DEFAULT_IGNORE_INDEX = 255
 _MODEL_KEYS = ('`model.zero_shot_split` (or `model.class_names` and '
                '`model.seen_classes`)')
-
-
-def names_diff(ours: Sequence[str], theirs: Sequence[str]) -> str:
-    """How two class lists differ, for messages."""
-    only_ours = [name for name in ours if name not in theirs]
-    only_theirs = [name for name in theirs if name not in ours]
-    if only_ours or only_theirs:
-        return (f'{len(ours)} vs {len(theirs)} classes; only in the first: '
-                f'{only_ours}, only in the second: {only_theirs}')
-    first = next(i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b)
-    return (f'the same names in another order (first difference at index '
-            f'{first}: {ours[first]!r} vs {theirs[first]!r})')
-
-
-def leaf_datasets(dataset: Dataset,
-                  key: str) -> Iterator[Tuple[str, Dataset]]:
-    """The datasets inside ``ConcatDataset`` / ``RepeatDataset``-style
-    wrappers, each with its config key (e.g.
-    ``train_dataloader.dataset.datasets.1``)."""
-    inner = getattr(dataset, 'datasets', None)
-    if isinstance(inner, (list, tuple)):
-        for index, child in enumerate(inner):
-            yield from leaf_datasets(child, f'{key}.datasets.{index}')
-    elif isinstance(getattr(dataset, 'dataset', None), Dataset):
-        yield from leaf_datasets(dataset.dataset, f'{key}.dataset')
-    else:
-        yield key, dataset
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:

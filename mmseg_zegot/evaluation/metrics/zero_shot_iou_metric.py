@@ -11,7 +11,11 @@ from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 from prettytable import PrettyTable
 
-from mmseg_zegot.datasets.splits import ZeroShotSplit, make_split
+from mmseg_zegot.datasets.splits import (
+    ZeroShotSplit,
+    make_split,
+    split_of_metainfo,
+)
 
 
 def nanmean(values: np.ndarray) -> float:
@@ -103,24 +107,16 @@ class ZeroShotIoUMetric(IoUMetric):
                       self._build_split(dataset_meta))
 
     def _build_split(self, dataset_meta: dict) -> ZeroShotSplit:
-        classes = dataset_meta['classes']
         if self.unseen_classes is not None:
-            return make_split(classes, self.unseen_classes)
-        if 'unseen_classes' not in dataset_meta:
+            return make_split(dataset_meta['classes'], self.unseen_classes)
+        split = split_of_metainfo(dataset_meta)
+        if split is None:
             raise ValueError(
                 'ZeroShotIoUMetric needs a seen/unseen split, but the '
                 "dataset's metainfo has no `unseen_classes`. Evaluate on a "
                 'dataset built with `zero_shot_split` (e.g. '
                 "dict(type='ZegOTPascalVOC20Dataset', zero_shot_split='voc'))"
                 ' or set `unseen_classes` on the metric.')
-        split = make_split(classes, dataset_meta['unseen_classes'],
-                           dataset_meta.get('zero_shot_split', 'custom'))
-        seen = tuple(dataset_meta.get('seen_classes', split.seen))
-        if seen != split.seen:
-            raise ValueError(
-                f"The dataset's `seen_classes` {list(seen)} are not the "
-                f'complement of its `unseen_classes` {list(split.unseen)} in '
-                f'its classes; rebuild the dataset with `zero_shot_split`.')
         return split
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,9 +14,7 @@ import torch.nn.functional as F
 from conftest import RecordOps
 
 from mmseg_zegot.models.utils.sinkhorn import KERNEL_FORM_MAX_RANGE, sinkhorn
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / 'benchmarks'))
-from common import saved_bytes  # noqa: E402
+from mmseg_zegot.utils.benchmark import saved_bytes
 
 P, M, N = 6, 64, 4
 EPS = 0.05
