@@ -101,8 +101,12 @@ def test_keep_frozen_keeps_everything(setup, tmp_path):
 
 def test_test_tool_on_published_checkpoint(setup, tmp_path):
     options, checkpoint = setup
+    # The toy world's types are registered by its project, which a stored
+    # config never imports (it is data): the config file is passed, as the
+    # tool advises for such checkpoints.
     out = run_tool('publish_checkpoint.py', checkpoint,
-                   tmp_path / 'zegot_toy.pth', '--safetensors')
+                   tmp_path / 'zegot_toy.pth', '--safetensors', '--config',
+                   CONFIG, '--cfg-options', *options)
     match = re.search(r'Published (\S+) .*MiB \(from .*sha256 ([0-9a-f]{64})',
                       out)
     path, sha256 = match.groups()
