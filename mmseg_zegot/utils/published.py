@@ -8,7 +8,7 @@ checkpoint keeps only what training changed:
 
 * ``state_dict``: every entry of the model's state dict except those of the
   frozen open_clip towers (the ``visual`` and ``clip`` submodules of the
-  modules built on :class:`~mmseg_zegot.models.utils.clip_utils.FrozenCLIPMixin`),
+  modules built on :class:`~mmseg_zegot.models.utils.frozen_clip.FrozenCLIPMixin`),
   which are loaded again from ``pretrained``. Weights outside the towers are
   kept even when they do not train (e.g. ``dlfa_projection='frozen'``: they
   are copies made at initialisation, not something the CLIP file restores).
@@ -42,7 +42,7 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 from torch import Tensor, nn
 
-from mmseg_zegot.models.utils.clip_utils import FrozenCLIPMixin
+from mmseg_zegot.models.utils.frozen_clip import FrozenCLIPMixin
 from mmseg_zegot.version import __version__
 
 from .atomic_io import atomic_torch_save, atomic_write
