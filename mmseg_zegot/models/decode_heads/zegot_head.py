@@ -18,21 +18,12 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptMultiConfig, SampleList
 from torch import Tensor
 
-from mmseg_zegot.models.utils.checks import check_choice, check_number
-from mmseg_zegot.models.utils.ensemble import (
-    ENSEMBLE_SPACES,
-    ensemble_probabilities,
-    log_prob_to_logit,
-)
-from mmseg_zegot.models.utils.mpot import mpot_score
-from mmseg_zegot.models.utils.sinkhorn import check_sinkhorn_args
-from mmseg_zegot.models.utils.text_alignment import (
-    TEXT_ALIGNMENT_INITS,
-    align_text,
-    init_text_alignment,
-)
-
 from ..losses.loss_paths import build_loss_paths
+from ..utils.checks import check_choice, check_number
+from ..utils.ensemble import ENSEMBLE_SPACES, ensemble_probabilities, log_prob_to_logit
+from ..utils.mpot import mpot_score
+from ..utils.sinkhorn import check_sinkhorn_args
+from ..utils.text_alignment import TEXT_ALIGNMENT_INITS, align_text, init_text_alignment
 from .dlfa import ZegOTDLFA
 from .zegot_decoder import ZegOTTransformerDecoder
 

@@ -18,12 +18,14 @@ the model is right with any pipeline, with or without ``ZegOTZeroShotLabels``
 (its 255 and ``unlabeled_index`` labels are handled here).
 """
 import difflib
+import logging
 import math
 from collections.abc import Mapping
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import ConfigDict
+from mmengine.logging import print_log
 from mmengine.structures import PixelData
 from mmseg.models.segmentors import MultimodalEncoderDecoder
 from mmseg.registry import MODELS
@@ -150,6 +152,11 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
             raise ValueError(
                 f'setting must be one of {SETTINGS}, got {setting!r}')
         decode_head = dict(decode_head)
+        if 'unlabeled_index' in decode_head:  # configs of earlier checkpoints
+            unlabeled_index = decode_head.pop('unlabeled_index')
+            print_log('decode_head.unlabeled_index is read as '
+                      'model.unlabeled_index, where it belongs now.',
+                      logger='current', level=logging.WARNING)
         num_classes = decode_head.get('num_classes')
         if num_classes is None:
             decode_head['num_classes'] = len(class_names)
@@ -196,10 +203,8 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
                 'calibration belongs to the inductive setting')
         ignore = self.decode_head.ignore_index
         if unlabeled_index is not None and (
-                isinstance(unlabeled_index, bool)
-                or not isinstance(unlabeled_index, int)
-                or 0 <= unlabeled_index < len(class_names)
-                or unlabeled_index == ignore):
+                type(unlabeled_index) is not int or unlabeled_index == ignore
+                or 0 <= unlabeled_index < len(class_names)):
             raise ValueError(
                 'unlabeled_index must be None or an integer label outside '
                 f'the {len(class_names)} class indices and other than '

@@ -286,6 +286,16 @@ def test_transductive_targets_are_the_heads_unseen_argmax(tiny_clip_cfg):
     assert torch.equal(got[seen], column[gt[seen].long()])
 
 
+def test_unlabeled_index_of_earlier_configs_is_read(tiny_clip_cfg,
+                                                     log_messages):
+    """Configs stored in earlier checkpoints set decode_head.unlabeled_index
+    (publish_checkpoint.py builds from them): it is model.unlabeled_index."""
+    model = build(tiny_clip_cfg, decode_head=dict(unlabeled_index=200))
+    assert model.unlabeled_index == 200
+    assert any('model.unlabeled_index' in m for m in log_messages)
+    assert build(tiny_clip_cfg).unlabeled_index == 254
+
+
 def test_fully_supervised_uses_every_label(tiny_clip_cfg):
     model = build(tiny_clip_cfg, setting='fully',
                   decode_head=dict(seen_bias=0.0))
