@@ -77,7 +77,7 @@ def build_segmentor(model_cfg, device: torch.device, seed: int = 0):
     torch.manual_seed(seed)
     model = MODELS.build(model_cfg)
     model.decode_head.init_weights()
-    model.decode_head.init_dlfa_from_clip(
+    model.decode_head.dlfa.init_from_clip(
         *model.image_encoder.output_projection())
     return model.to(device)
 

@@ -2,9 +2,12 @@
 """ZegOTZeroShotLabels on small label maps, one exact array per setting."""
 import numpy as np
 import pytest
+import torch
 from mmseg.registry import TRANSFORMS
 
 from mmseg_zegot.datasets.transforms import ZegOTZeroShotLabels
+from mmseg_zegot.datasets.transforms.zero_shot_labels import unseen_target
+from mmseg_zegot.models.utils.zero_shot_targets import map_labels, training_label_map
 
 CLASSES = ('cat', 'dog', 'grass', 'sky')
 UNSEEN = ('dog', 'sky')  # indices 1 and 3
@@ -35,6 +38,31 @@ def test_each_setting_gives_the_exact_labels(setting):
     out = run(transform)
     assert out.dtype == np.uint8
     np.testing.assert_array_equal(out, EXPECTED[setting])
+
+
+def test_unseen_target():
+    assert unseen_target('inductive', 255, 254) == 255
+    assert unseen_target('transductive', 255, 254) == 254
+    assert unseen_target('fully', 255, 254) is None
+    with pytest.raises(ValueError, match='`setting` must be one of'):
+        unseen_target('semi', 255, 254)
+
+
+@pytest.mark.parametrize('setting', sorted(EXPECTED))
+def test_the_model_gets_the_same_targets_with_or_without_it(setting):
+    """The segmentor's targets (models.utils.zero_shot_targets) follow the
+    transform's rule: labels it hid map to the targets of the labels it
+    got."""
+    seen = torch.tensor([name not in UNSEEN for name in CLASSES])
+    label_map, _ = training_label_map(seen, setting, ignore_index=255)
+    transform = TRANSFORMS.build(
+        dict(type='ZegOTZeroShotLabels', setting=setting, classes=CLASSES,
+             unseen_classes=UNSEEN))
+    targets = [
+        map_labels(torch.from_numpy(gt)[None], label_map, ignore_index=255,
+                   unlabeled_index=254) for gt in (GT, run(transform))
+    ]
+    assert torch.equal(*targets)
 
 
 def test_input_is_not_modified_and_other_indices_apply():

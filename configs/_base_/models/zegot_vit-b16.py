@@ -26,6 +26,8 @@ model = dict(
     # [...]) or dict(classes=[...], unseen_classes=[...]); or give
     # class_names / seen_classes instead.
     setting='inductive',  # 'inductive' | 'transductive' | 'fully'
+    # Label of pixels ZegOTZeroShotLabels hid (transductive): pseudo-labelled
+    unlabeled_index=254,
     image_encoder=dict(
         type='ZegOTCLIPVisionTransformer',
         model_name=clip_model_name,
@@ -84,7 +86,6 @@ model = dict(
         ensemble_weight=0.5,  # λ
         seen_bias=0.1,  # inductive only: set 0 for transductive / fully
         ignore_index=255,
-        unlabeled_index=254,  # transductive: hidden unseen pixels
         align_corners=False),
     train_cfg=dict(),
     test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341)))

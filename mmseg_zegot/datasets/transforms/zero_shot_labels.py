@@ -1,5 +1,12 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
-"""Hide the labels of unseen classes for zero-shot training."""
+"""Hide the labels of unseen classes for zero-shot training.
+
+The model does not need this transform: ``ZegOTSegmentor`` maps dataset
+labels to its training targets itself (see
+:mod:`mmseg_zegot.models.segmentors.zegot_segmentor`), with the same rule
+for unseen pixels (:func:`unseen_target`). The transform stays for pipelines
+that hide the unseen labels before the model sees them.
+"""
 from collections.abc import Mapping
 from typing import Optional, Sequence, Union
 
@@ -11,6 +18,32 @@ from ..splits import ZeroShotSplit, make_split, resolve_split
 
 #: Training settings: which labels of unseen classes the model gets.
 SETTINGS = ('inductive', 'transductive', 'fully')
+
+
+def unseen_target(setting: str, ignore_index: int,
+                  hidden_index: int) -> Optional[int]:
+    """The target of the pixels of unseen classes in ``setting``.
+
+    The one rule shared by :class:`ZegOTZeroShotLabels` (``hidden_index``
+    is its ``unlabeled_index``) and ``ZegOTSegmentor``'s training targets
+    (``hidden_index`` is ``PSEUDO_LABEL``).
+
+    Args:
+        setting (str): One of :data:`SETTINGS`.
+        ignore_index (int): Label of ignored pixels.
+        hidden_index (int): Label of pixels whose class is hidden, to be
+            pseudo-labelled.
+
+    Returns:
+        int | None: ``ignore_index`` (``'inductive'``: no loss),
+        ``hidden_index`` (``'transductive'``: the location is kept, the
+        class hidden) or None (``'fully'``: labels unchanged).
+    """
+    if setting not in SETTINGS:
+        raise ValueError(f'`setting` must be one of {SETTINGS}, got '
+                         f'{setting!r}.')
+    return dict(inductive=ignore_index,
+                transductive=hidden_index).get(setting)
 
 
 @TRANSFORMS.register_module()
@@ -62,9 +95,8 @@ class ZegOTZeroShotLabels(BaseTransform):
                  unseen_classes: Optional[Sequence[str]] = None,
                  unlabeled_index: int = 254,
                  ignore_index: int = 255) -> None:
-        if setting not in SETTINGS:
-            raise ValueError(f'`setting` must be one of {SETTINGS}, got '
-                             f'{setting!r}.')
+        self.target_index = unseen_target(setting, ignore_index,
+                                          unlabeled_index)
         self.setting = setting
         self.split = self._build_split(zero_shot_split, classes,
                                        unseen_classes)
@@ -81,9 +113,6 @@ class ZegOTZeroShotLabels(BaseTransform):
                              f'`ignore_index` (both are {ignore_index}).')
         self.unlabeled_index = unlabeled_index
         self.ignore_index = ignore_index
-        self.target_index = dict(
-            inductive=ignore_index,
-            transductive=unlabeled_index).get(setting)
 
     @staticmethod
     def _build_split(zero_shot_split: Union[str, Mapping, None],

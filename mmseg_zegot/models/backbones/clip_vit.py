@@ -13,10 +13,8 @@ from mmseg.registry import MODELS
 from open_clip.transformer import VisionTransformer
 from torch import Tensor
 
-from mmseg_zegot.models.utils.clip_utils import (
-    FrozenCLIPMixin,
-    build_clip,
-)
+from mmseg_zegot.models.utils.clip_build import build_clip
+from mmseg_zegot.models.utils.frozen_clip import FrozenCLIPMixin
 
 
 def interpolate_pos_embed(pos_embed: Tensor, src_grid: Tuple[int, int],
@@ -89,8 +87,8 @@ class ZegOTCLIPVisionTransformer(FrozenCLIPMixin, BaseModule):
 
     Frozen means: every parameter has ``requires_grad=False``, the tower is
     always in eval mode, forward builds no autograd graph, and
-    :meth:`init_weights` (re)loads the CLIP weights from ``pretrained`` even
-    after a parent's ``init_cfg`` has touched them.
+    :meth:`init_weights` loads the CLIP weights from ``pretrained`` once
+    (see :class:`~mmseg_zegot.models.utils.frozen_clip.FrozenCLIPMixin`).
 
     Args:
         model_name (str): open_clip model name. Default: 'ViT-B-16'.

@@ -6,24 +6,40 @@ class vocabularies of zero-shot training and testing.
 Shape shorthand: B images, K classes of the current vocabulary (K_all
 dataset classes, K_train training classes), N prompts, C joint CLIP width,
 H×W image size.
+
+Dataset labels become training targets here
+(:meth:`ZegOTSegmentor.training_targets`) and nowhere else; the head
+receives final targets. The segmentor, not the pipeline, is that place:
+targets are columns of the model's training vocabulary, derived from the
+model's ``class_names`` / ``seen_classes`` and ``setting``, which a pipeline
+transform would have to repeat in every dataset config and keep in step with
+the model; and transductive pseudo-labels need the model's own scores. So
+the model is right with any pipeline, with or without ``ZegOTZeroShotLabels``
+(its 255 and ``unlabeled_index`` labels are handled here).
 """
 import difflib
+import logging
 import math
 from collections.abc import Mapping
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import ConfigDict
+from mmengine.logging import print_log
+from mmengine.structures import PixelData
 from mmseg.models.segmentors import MultimodalEncoderDecoder
 from mmseg.registry import MODELS
-from mmseg.utils import ConfigType, OptConfigType, OptSampleList, SampleList
+from mmseg.structures import SegDataSample
+from mmseg.utils import ConfigType, OptConfigType, OptSampleList, SampleList, add_prefix
 from torch import Tensor
 
 from mmseg_zegot.datasets.splits import check_class_names, resolve_split
-from mmseg_zegot.models.decode_heads.zegot_head import PSEUDO_LABEL
-
-#: Allowed values of ``setting``.
-SETTINGS = ('inductive', 'transductive', 'fully')
+from mmseg_zegot.models.utils.zero_shot_targets import (
+    SETTINGS,
+    assign_pseudo_labels,
+    map_labels,
+    training_label_map,
+)
 
 
 @MODELS.register_module()
@@ -41,12 +57,11 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
       classes (``'transductive'``, ``'fully'``); test = all classes. The
       text encoder is switched between them by :meth:`loss` and
       :meth:`predict` (re-tokenising only when the vocabulary changes);
-    * the head's label lookup: dataset labels -> training columns, unseen
-      pixels ignored (inductive) or pseudo-labelled from the model's own
-      detached prediction restricted to the unseen classes (transductive),
-      and the seen-class mask for the inference calibration. This hides the
-      unseen labels whether or not the training pipeline already did
-      (``ZegOTZeroShotLabels``: 255, or the head's ``unlabeled_index``);
+    * the training targets (see the module docstring): dataset labels ->
+      training columns, unseen pixels ignored (inductive) or pseudo-labelled
+      from the model's own detached prediction restricted to the unseen
+      classes (transductive); and the head's seen-class mask for the
+      inference calibration;
     * ``mode='tensor'`` (:meth:`_forward`) passes the text features;
     * slide inference sizes its buffer with the test vocabulary;
     * :meth:`init_weights` copies CLIP's output projection into the head's
@@ -73,6 +88,10 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
             truth the datasets and the metric read.
         setting (str): ``'inductive'``, ``'transductive'`` or ``'fully'``.
             Outside ``'inductive'`` the head's ``seen_bias`` must be 0.
+        unlabeled_index (int, optional): Label of the pixels whose class
+            ``ZegOTZeroShotLabels`` hid in the transductive setting: they
+            are pseudo-labelled (ignored outside ``'transductive'``). None:
+            no such label. Defaults to 254.
         train_cfg (dict, optional): Training config (unused).
         test_cfg (dict, optional): ``mode`` ``'whole'`` (the default) or
             ``'slide'`` (with ``crop_size`` and ``stride``).
@@ -92,6 +111,7 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
                  seen_classes: Optional[Sequence[str]] = None,
                  zero_shot_split: Union[str, Mapping, None] = None,
                  setting: str = 'inductive',
+                 unlabeled_index: Optional[int] = 254,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
@@ -132,6 +152,11 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
             raise ValueError(
                 f'setting must be one of {SETTINGS}, got {setting!r}')
         decode_head = dict(decode_head)
+        if 'unlabeled_index' in decode_head:  # configs of earlier checkpoints
+            unlabeled_index = decode_head.pop('unlabeled_index')
+            print_log('decode_head.unlabeled_index is read as '
+                      'model.unlabeled_index, where it belongs now.',
+                      logger='current', level=logging.WARNING)
         num_classes = decode_head.get('num_classes')
         if num_classes is None:
             decode_head['num_classes'] = len(class_names)
@@ -176,28 +201,23 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
                 f"decode_head.seen_bias must be 0 with setting='{setting}' "
                 f'(got {self.decode_head.seen_bias}): the seen-class '
                 'calibration belongs to the inductive setting')
-        unlabeled = self.decode_head.unlabeled_index
-        if unlabeled is not None and 0 <= unlabeled < len(class_names):
-            raise ValueError(
-                f'decode_head.unlabeled_index={unlabeled} is the label of '
-                f'class {class_names[unlabeled]!r}; use a label outside '
-                f'[0, {len(class_names)}) (the default is 254)')
-        seen_mask = torch.tensor([name in seen for name in class_names])
         ignore = self.decode_head.ignore_index
-        pseudo_mask = None
-        if setting == 'inductive':
-            column = {name: i for i, name in enumerate(self.train_classes)}
-            label_map = [column.get(name, ignore) for name in class_names]
-        elif setting == 'transductive' and not seen_mask.all():
-            label_map = [
-                i if is_seen else PSEUDO_LABEL
-                for i, is_seen in enumerate(seen_mask.tolist())
-            ]
-            pseudo_mask = ~seen_mask
-        else:
-            label_map = list(range(len(class_names)))
-        self.decode_head.set_label_map(
-            torch.tensor(label_map, dtype=torch.long), pseudo_mask)
+        if unlabeled_index is not None and (
+                type(unlabeled_index) is not int or unlabeled_index == ignore
+                or 0 <= unlabeled_index < len(class_names)):
+            raise ValueError(
+                'unlabeled_index must be None or an integer label outside '
+                f'the {len(class_names)} class indices and other than '
+                f'decode_head.ignore_index ({ignore}), got '
+                f'{unlabeled_index!r} (the default is 254)')
+        self.unlabeled_index = unlabeled_index
+        seen_mask = torch.tensor([name in seen for name in class_names])
+        label_map, pseudo_columns = training_label_map(seen_mask, setting,
+                                                       ignore)
+        # Bookkeeping derived from the config: never in a checkpoint.
+        self.register_buffer('label_map', label_map, persistent=False)
+        self.register_buffer('pseudo_label_columns', pseudo_columns,
+                             persistent=False)
         self.decode_head.set_seen_mask(seen_mask)
         self._use_vocabulary(self.train_classes)
         self._check_input_sizes()
@@ -267,7 +287,7 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
         first = not self.is_init
         super().init_weights()
         if first:
-            self.decode_head.init_dlfa_from_clip(
+            self.decode_head.dlfa.init_from_clip(
                 *self.image_encoder.output_projection())
 
     def set_test_vocabulary(self,
@@ -317,7 +337,9 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
         return self.text_encoder()
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
-        """Losses on a batch, with the training vocabulary.
+        """Losses on a batch, with the training vocabulary: the head's
+        forward, the targets (:meth:`training_targets`, reading its scores
+        for pseudo-labels), then the head's losses.
 
         Args:
             inputs (Tensor): (B, 3, H, W) normalised images.
@@ -329,8 +351,44 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
         """
         text = self._text_embeddings(self.train_classes)
         feats = self.extract_feat(inputs)
-        return self._decode_head_forward_train([inputs, feats, text],
-                                               data_samples)
+        seg_logits = self.decode_head([inputs, feats, text])
+        targets = self.training_targets(data_samples, seg_logits)
+        losses = self.decode_head.loss_by_feat(seg_logits, targets)
+        return add_prefix(losses, 'decode')
+
+    def training_targets(self, data_samples: SampleList,
+                         seg_logits: Dict[str, Tensor]) -> SampleList:
+        """The final targets of a batch (``zero_shot_targets``): labels
+        mapped to training columns; in the transductive setting, unseen (or
+        ``unlabeled_index``) pixels get the argmax of the head's detached
+        inference probabilities over the unseen columns, else are ignored.
+
+        Args:
+            data_samples (list[SegDataSample]): With ``gt_sem_seg`` (1, H, W)
+                in the dataset's class indices.
+            seg_logits (dict[str, Tensor]): The head's forward output,
+                (B, K, h, w) each, for the training vocabulary.
+
+        Returns:
+            list[SegDataSample]: New samples (same metainfo) whose
+            ``gt_sem_seg`` holds (1, H, W) int64 columns or ``ignore_index``.
+        """
+        head = self.decode_head
+        gt = torch.stack([s.gt_sem_seg.data for s in data_samples]).squeeze(1)
+        labels = map_labels(gt, self.label_map, ignore_index=head.ignore_index,
+                            unlabeled_index=self.unlabeled_index)
+        prob = None
+        if self.pseudo_label_columns is not None:
+            with torch.no_grad():
+                prob = head.probabilities(
+                    head.upsample(seg_logits, labels.shape[-2:]))
+        labels = assign_pseudo_labels(labels, prob, self.pseudo_label_columns,
+                                      head.ignore_index)
+        return [
+            SegDataSample(gt_sem_seg=PixelData(data=label[None]),
+                          metainfo=sample.metainfo)
+            for label, sample in zip(labels, data_samples)
+        ]
 
     def encode_decode(self, inputs: Tensor,
                       batch_img_metas: List[dict]) -> Tensor:

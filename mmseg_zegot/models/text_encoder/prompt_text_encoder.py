@@ -16,10 +16,8 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
-from mmseg_zegot.models.utils.clip_utils import (
-    FrozenCLIPMixin,
-    build_clip,
-)
+from mmseg_zegot.models.utils.clip_build import build_clip
+from mmseg_zegot.models.utils.frozen_clip import FrozenCLIPMixin
 
 
 @MODELS.register_module()

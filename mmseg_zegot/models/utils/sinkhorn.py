@@ -86,7 +86,9 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-__all__ = ['sinkhorn', 'OT_GRAD_MODES', 'KERNEL_FORM_MAX_RANGE']
+__all__ = [
+    'sinkhorn', 'check_sinkhorn_args', 'OT_GRAD_MODES', 'KERNEL_FORM_MAX_RANGE'
+]
 
 #: Allowed values of ``grad_mode`` (config key ``ot_grad``).
 OT_GRAD_MODES = ('detach', 'unrolled')
@@ -96,8 +98,10 @@ OT_GRAD_MODES = ('detach', 'unrolled')
 KERNEL_FORM_MAX_RANGE = {torch.float32: 50.0, torch.float64: 300.0}
 
 
-def _check_scalars(epsilon, num_iters, grad_mode, cost_spread) -> float:
-    """Validate the scalar arguments; return ``epsilon`` as a float."""
+def check_sinkhorn_args(epsilon, num_iters, grad_mode,
+                        cost_spread=None) -> float:
+    """Validate the scalar arguments of :func:`sinkhorn`, naming their
+    config keys; return ``epsilon`` as a float."""
     if not isinstance(grad_mode, str) or grad_mode not in OT_GRAD_MODES:
         raise ValueError(
             f'ot_grad (sinkhorn grad_mode) must be one of {OT_GRAD_MODES}, '
@@ -269,7 +273,7 @@ def sinkhorn(cost: Tensor, epsilon: float = 0.05, num_iters: int = 50,
         ``cost`` is float64).  ``T.sum(-2)`` equals ``b`` up to rounding;
         ``T.sum(-1)`` approaches ``a`` as ``num_iters`` grows.
     """
-    eps = _check_scalars(epsilon, num_iters, grad_mode, cost_spread)
+    eps = check_sinkhorn_args(epsilon, num_iters, grad_mode, cost_spread)
     if not isinstance(cost, Tensor):
         raise TypeError(f'cost must be a Tensor, got {type(cost).__name__}')
     if cost.dim() < 2:

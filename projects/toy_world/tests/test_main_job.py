@@ -13,6 +13,7 @@ import torch
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, MODELS
 
+from mmseg_zegot.models.utils.zero_shot_targets import map_labels
 from mmseg_zegot.utils import load_config
 from projects.toy_world.toy_world import generate_world
 
@@ -80,8 +81,8 @@ def test_unseen_shapes_never_reach_the_training_labels(tmp_path):
     hidden = 0
     for index in range(len(dataset)):
         gt = dataset[index]['data_samples'].gt_sem_seg.data
-        targets = model.decode_head.map_labels(
-            gt, num_columns=len(model.train_classes))
+        targets = map_labels(gt, model.label_map, ignore_index=255,
+                             unlabeled_index=model.unlabeled_index)
         was_unseen = torch.from_numpy(np.isin(gt.numpy(), unseen))
         hidden += int(was_unseen.sum())
         assert (targets[was_unseen] == 255).all()

@@ -13,7 +13,7 @@ from torch import nn
 
 from mmseg_zegot.models.backbones import ZegOTCLIPVisionTransformer
 from mmseg_zegot.models.backbones.clip_vit import interpolate_pos_embed
-from mmseg_zegot.models.utils.clip_utils import build_clip, save_clip_weights
+from mmseg_zegot.models.utils import build_clip, frozen_clip, save_clip_weights
 
 
 @pytest.fixture
@@ -229,6 +229,9 @@ def test_init_weights_with_another_architecture(tiny_clip_cfg, clip_file):
 
 
 def test_parent_init_cfg_cannot_reinitialise_clip(tiny_clip_cfg, clip_file):
+    """MMEngine's order: a parent applies its init_cfg to its whole tree,
+    CLIP included, before it initialises its children, which then load
+    CLIP over it."""
     path, clip = clip_file
 
     class Parent(BaseModule):
@@ -239,18 +242,43 @@ def test_parent_init_cfg_cannot_reinitialise_clip(tiny_clip_cfg, clip_file):
             self.head = nn.Linear(64, 64)
 
     parent = Parent()
-    parent.backbone.init_weights()
     c_fc = parent.backbone.visual.transformer.resblocks[0].mlp.c_fc
     # The threat is real: the parent's init_cfg reaches CLIP's Linear layers.
     initialize(parent, parent.init_cfg)
     assert not torch.equal(c_fc.weight, clip.visual.transformer.resblocks[0]
                            .mlp.c_fc.weight)
-    parent.backbone.is_init = True  # e.g. marked by other code: ignored
     assert not parent.backbone.is_init
-
     parent.init_weights()
     assert parent.head.weight.std() > 5  # the parent's init_cfg did run
     assert_visual_equals(parent.backbone, visual_weights(clip))
+    assert parent.backbone.is_init
+
+
+def test_clip_is_loaded_once(tiny_clip_cfg, clip_file, monkeypatch):
+    """init_weights() marks the encoder initialised (MMEngine's is_init):
+    a parent's init_weights does not load it again; a direct call does."""
+    path, clip = clip_file
+    loads = []
+    load = frozen_clip.load_clip_weights
+    monkeypatch.setattr(frozen_clip, 'load_clip_weights',
+                        lambda *args, **kwargs: loads.append(
+                            kwargs['tower']) or load(*args, **kwargs))
+
+    class Parent(BaseModule):
+        def __init__(self):
+            super().__init__()
+            self.backbone = make_backbone(tiny_clip_cfg, pretrained=path)
+
+    parent = Parent()
+    parent.backbone.init_weights()
+    assert parent.backbone.is_init and loads == ['visual']
+    parent.init_weights()
+    assert loads == ['visual']
+    assert_visual_equals(parent.backbone, visual_weights(clip))
+    parent.backbone.init_weights()
+    assert loads == ['visual', 'visual']
+    parent.backbone.is_init = False  # the setter works as MMEngine's
+    assert not parent.backbone.is_init
 
 
 def test_init_cfg_is_rejected(tiny_clip_cfg):

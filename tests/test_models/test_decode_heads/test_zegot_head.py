@@ -1,7 +1,5 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 """ZegOTHead on synthetic taps / embeddings (and one tiny real CLIP ViT)."""
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,13 +8,15 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 from mmseg_zegot.models.backbones import ZegOTCLIPVisionTransformer
-from mmseg_zegot.models.decode_heads.zegot_head import (
-    PSEUDO_LABEL,
-    ZegOTHead,
-    log_prob_to_logit,
-)
+from mmseg_zegot.models.decode_heads.zegot_head import ZegOTHead
 from mmseg_zegot.models.losses import dice_loss, sigmoid_focal_loss
 from mmseg_zegot.models.utils.sinkhorn import sinkhorn
+from mmseg_zegot.models.utils.text_alignment import align_text
+from mmseg_zegot.models.utils.zero_shot_targets import (
+    PSEUDO_LABEL,
+    assign_pseudo_labels,
+    map_labels,
+)
 
 B, D, C, K, N, GRID, SIZE = 2, 64, 32, 5, 4, 4, 32
 
@@ -185,8 +185,8 @@ def test_deep_aggregation_is_geometric_mean_of_sigmoids():
     head = make_head()
     inputs = make_inputs()
     _, (taps, glob), text = inputs
-    feats = head.project_taps(taps)
-    queries = head.align_text(glob, text)
+    feats = head.dlfa(taps)
+    queries = align_text(glob, text, head.text_align)
     per_tap = [head.refined_score(f, queries) for f in feats]
     prob = torch.stack([s.sigmoid() for s in per_tap]).prod(0)**(1 / 4)
     out = head.forward(inputs)['score_logits']
@@ -220,7 +220,7 @@ def test_dlfa_init_equals_frozen_maskclip_projection(tiny_clip_cfg):
                      channels=encoder.output_dims, in_index=(0, 1),
                      decoder=dict(num_layers=1, num_heads=8, ffn_ratio=4,
                                   dropout=0.1))
-    head.init_dlfa_from_clip(*encoder.output_projection())
+    head.dlfa.init_from_clip(*encoder.output_projection())
     taps, _ = encoder(torch.randn(2, 3, 32, 32))
     visual = encoder.visual
     for proj, tap in zip(head.dlfa, taps):
@@ -228,7 +228,7 @@ def test_dlfa_init_equals_frozen_maskclip_projection(tiny_clip_cfg):
         torch.testing.assert_close(proj(tokens),
                                    visual.ln_post(tokens) @ visual.proj)
     with pytest.raises(ValueError, match='do not match'):
-        head.init_dlfa_from_clip(torch.ones(3), torch.ones(3),
+        head.dlfa.init_from_clip(torch.ones(3), torch.ones(3),
                                  torch.ones(3, 2))
 
 
@@ -260,14 +260,16 @@ def test_inductive_unseen_pixel_pushes_every_seen_column_down(negative):
     ablation leaves it out)."""
     head = make_head(**loss_cfgs(negative))
     # dataset classes 0..4; 1 and 3 unseen; seen columns 0, 1, 2
-    head.set_label_map(torch.tensor([0, 255, 1, 255, 2]))
+    label_map = torch.tensor([0, 255, 1, 255, 2])
     labels = random_labels(k=5, seed=3)
     labels[:, 10:14, 10:14] = 3  # unseen pixels
+    targets = map_labels(labels, label_map, ignore_index=255,
+                         unlabeled_index=254)
     gen = torch.Generator().manual_seed(5)
     logits = {key: torch.randn(B, 3, SIZE, SIZE, generator=gen,
                                requires_grad=True)
               for key in ('score_logits', 'decoder_logits')}
-    out = head.loss_by_feat(logits, make_samples(labels))
+    out = head.loss_by_feat(logits, make_samples(targets))
     sum(v for k, v in out.items() if k.startswith('loss_')).backward()
     unseen = (labels == 3).unsqueeze(1).expand(-1, 3, -1, -1)
     for key, value in logits.items():
@@ -278,20 +280,16 @@ def test_inductive_unseen_pixel_pushes_every_seen_column_down(negative):
             assert torch.equal(grad, torch.zeros_like(grad)), key
 
 
-def test_label_map_ignores_unseen_pixels():
+def test_losses_are_those_of_the_final_targets():
+    """The head takes final targets: dataset classes 0..4 with 1 and 3
+    unseen, mapped to the 3 training columns before the head."""
     head = make_head()
-    # dataset classes 0..4; class 1 and 3 unseen; train columns 0, 1, 2
     label_map = torch.tensor([0, 255, 1, 255, 2])
-    head.set_label_map(label_map)
-    gt = torch.tensor([[[0, 1, 2], [3, 4, 255]]])
-    mapped = head.map_labels(gt, num_columns=3)
-    assert mapped.tolist() == [[[0, 255, 1], [255, 2, 255]]]
-    with pytest.raises(ValueError, match=r'\[7\]'):
-        head.map_labels(torch.tensor([[[7]]]), num_columns=3)
-    # the losses are those of the mapped labels, with 3 training columns
     inputs = make_inputs(k=3)
     labels = random_labels(k=5)
-    losses = head.loss(inputs, make_samples(labels), None)
+    targets = map_labels(labels, label_map, ignore_index=255,
+                         unlabeled_index=254)
+    losses = head.loss(inputs, make_samples(targets), None)
     logits = {k: F.interpolate(v, size=(SIZE, SIZE), mode='bilinear',
                                align_corners=False)
               for k, v in head.forward(inputs).items()}
@@ -303,85 +301,22 @@ def test_label_map_ignores_unseen_pixels():
     torch.testing.assert_close(losses['loss_dice'], expected)
 
 
-def test_unlabeled_pixels_are_pseudo_labelled_or_ignored():
-    """Pixels hidden by ZegOTZeroShotLabels (254) take a pseudo-label."""
-    head = make_head(decoder=None)
-    head.set_label_map(torch.tensor([0, PSEUDO_LABEL, 2]),
-                       pseudo_label_mask=torch.tensor([False, True, False]))
-    gt = torch.tensor([[[0, 254], [2, 255]]])
-    labels = head.map_labels(gt, num_columns=3)
-    assert labels.tolist() == [[[0, PSEUDO_LABEL], [2, 255]]]
-    score = torch.zeros(1, 3, 2, 2)
-    out = head.assign_pseudo_labels(labels, {'score_logits': score})
-    assert out.tolist() == [[[0, 1], [2, 255]]]
-    head.set_label_map(torch.tensor([0, 255, 1]))  # inductive: ignored
-    labels = head.map_labels(gt, num_columns=2)
-    out = head.assign_pseudo_labels(labels, {'score_logits': score[:, :2]})
-    assert out.tolist() == [[[0, 255], [1, 255]]]
-    strict = make_head(unlabeled_index=None)
-    with pytest.raises(ValueError, match=r'\[254\]'):
-        strict.map_labels(gt, num_columns=5)
-
-
-def test_label_map_rejects_columns_outside_vocabulary():
-    head = make_head()
-    head.set_label_map(torch.tensor([0, 1, 5]))
-    with pytest.raises(ValueError, match='outside'):
-        head.map_labels(torch.tensor([[[0]]]), num_columns=3)
-    with pytest.raises(ValueError, match='pseudo_label_mask'):
-        head.set_label_map(torch.tensor([0, PSEUDO_LABEL]))
-
-
 @pytest.mark.parametrize('ensemble, winner', [('logits', 1),
                                               ('probabilities', 3)])
 def test_pseudo_labels_come_from_the_inference_ensemble(ensemble, winner):
     """OTSeg's pseudo-labels: argmax over unseen columns of
     σ(0.5 score + 0.5 decoder); averaging the sigmoids can pick another."""
     head = make_head(ensemble=ensemble)
-    head.set_label_map(torch.tensor([0, PSEUDO_LABEL, 2, PSEUDO_LABEL]),
-                       pseudo_label_mask=torch.tensor([False, True, False,
-                                                       True]))
-    labels = head.map_labels(torch.tensor([[[1]]]), num_columns=4)
+    labels = torch.tensor([[[PSEUDO_LABEL]]])
     score = torch.full((1, 4, 1, 1), -5.0)
     decoder = score.clone()
     score[0, 1], decoder[0, 1] = 6.0, -3.0  # σ(1.5) = 0.82; mean σ 0.52
     score[0, 3], decoder[0, 3] = 0.6, 0.6  # σ(0.6) = 0.65 either way
-    out = head.assign_pseudo_labels(
-        labels, {'score_logits': score, 'decoder_logits': decoder})
+    prob = head.probabilities({'score_logits': score,
+                               'decoder_logits': decoder})
+    out = assign_pseudo_labels(labels, prob,
+                               torch.tensor([False, True, False, True]), 255)
     assert out.tolist() == [[[winner]]]
-
-
-def test_pseudo_labels_take_the_best_unseen_column():
-    head = make_head(decoder=None)
-    head.set_label_map(torch.tensor([0, PSEUDO_LABEL, 2, PSEUDO_LABEL]),
-                       pseudo_label_mask=torch.tensor([False, True, False,
-                                                       True]))
-    gt = torch.tensor([[[0, 1], [3, 255]]])
-    labels = head.map_labels(gt, num_columns=4)
-    assert labels.tolist() == [[[0, PSEUDO_LABEL], [PSEUDO_LABEL, 255]]]
-    score = torch.full((1, 4, 2, 2), -5.0)
-    score[0, 0] = 9.0  # a seen column scores highest everywhere ...
-    score[0, 3, 0, 1] = 2.0  # ... the unseen winner at (0, 1) is 3
-    score[0, 1, 1, 0] = 1.0  # ... and at (1, 0) it is 1
-    out = head.assign_pseudo_labels(labels, {'score_logits': score})
-    assert out.tolist() == [[[0, 3], [1, 255]]]
-    # without a pseudo-label mask those pixels are ignored
-    head.set_label_map(torch.tensor([0, 255, 2, 255]))
-    assert head.assign_pseudo_labels(labels, {'score_logits': score}).tolist(
-    ) == [[[0, 255], [255, 255]]]
-
-
-def test_log_prob_to_logit_is_stable():
-    x = torch.tensor([-1e-30, -1e-6, -0.3, -math.log(2), -2.0, -50.0],
-                     dtype=torch.float64)
-    p = x.exp()
-    torch.testing.assert_close(log_prob_to_logit(x[1:]),
-                               torch.log(p[1:] / (1 - p[1:])))
-    y = torch.tensor([0.0, -1e-30, -0.5, -100.0], requires_grad=True)
-    out = log_prob_to_logit(y)
-    out.sum().backward()
-    assert torch.isfinite(out).all() and torch.isfinite(y.grad).all()
-    assert out[0] > 80
 
 
 @pytest.mark.parametrize('kwargs, key', [
@@ -403,7 +338,6 @@ def test_log_prob_to_logit_is_stable():
     (dict(in_channels=None), 'in_channels'),
     (dict(num_classes=None), 'num_classes'),
     (dict(init_cfg=dict(type='Normal', std=0.01)), 'init_cfg'),
-    (dict(unlabeled_index=255), 'unlabeled_index'),
     (dict(loss_ot=dict(type='ZegOTDiceLoss', loss_name='loss_dice')),
      'loss_name'),
     (dict(loss_ot=dict(type='ZegOTDiceLoss', loss_name='dice_ot')),
@@ -419,35 +353,12 @@ def test_tiny_width_with_eight_heads():
     assert head.decoder.scores.num_heads == 8
 
 
-@pytest.mark.parametrize('seed', range(5))
-def test_pseudo_labels_never_seen_never_overwrite(seed):
-    """On random scores and labels: labelled pixels keep their labels and
-    pseudo-labelled pixels only ever get an unseen class."""
-    generator = torch.Generator().manual_seed(seed)
-    num_classes = 7
-    unseen = torch.zeros(num_classes, dtype=torch.bool)
-    unseen[torch.randperm(num_classes, generator=generator)[:3]] = True
-    label_map = torch.arange(num_classes)
-    label_map[unseen] = PSEUDO_LABEL
-    head = make_head(decoder=None)
-    head.set_label_map(label_map, pseudo_label_mask=unseen)
-    gt = torch.randint(0, num_classes, (2, 6, 5), generator=generator)
-    gt[torch.rand(gt.shape, generator=generator) < 0.2] = 255
-    labels = head.map_labels(gt, num_columns=num_classes)
-    score = torch.randn(2, num_classes, 6, 5, generator=generator) * 5
-    out = head.assign_pseudo_labels(labels, {'score_logits': score})
-    hidden = labels == PSEUDO_LABEL
-    assert hidden.any()
-    assert torch.equal(out[~hidden], labels[~hidden])
-    assert unseen[out[hidden]].all()
-
-
 def test_without_text_alignment_queries_are_the_prompts():
     head = make_head(text_alignment=False)
     assert head.text_align is None
     g = F.normalize(torch.randn(2, 32), dim=-1)
     t = F.normalize(torch.randn(3, 4, 32), dim=-1)
-    torch.testing.assert_close(head.align_text(g, t),
+    torch.testing.assert_close(align_text(g, t, head.text_align),
                                t.unsqueeze(0).expand(2, -1, -1, -1))
 
 
@@ -457,7 +368,7 @@ def test_identity_text_alignment_init_starts_at_the_prompts():
     head = make_head(text_alignment_init='identity')
     g = F.normalize(torch.randn(2, C), dim=-1)
     t = F.normalize(torch.randn(3, N, C), dim=-1)
-    q = head.align_text(g, t)
+    q = align_text(g, t, head.text_align)
     torch.testing.assert_close(q, t.unsqueeze(0).expand(2, -1, -1, -1))
     q.pow(3).sum().backward()
     weight_grad = head.text_align.weight.grad

@@ -16,7 +16,7 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-from mmseg_zegot.models.decode_heads.zegot_head import PSEUDO_LABEL
+from mmseg_zegot.models.utils.zero_shot_targets import PSEUDO_LABEL
 
 CLASSES = ('cat', 'dog', 'car', 'tree', 'sky')
 SEEN = ('sky', 'cat', 'car')  # any order; dataset order is used
@@ -148,7 +148,7 @@ def test_vocabulary_switches_between_loss_and_predict(tiny_clip_cfg):
     model = build(tiny_clip_cfg)
     shapes = record_text_shapes(model)
     assert model.train_classes == ('cat', 'car', 'sky')
-    assert model.decode_head.label_map.tolist() == [0, 255, 1, 255, 2]
+    assert model.label_map.tolist() == [0, 255, 1, 255, 2]
     assert model.decode_head.seen_mask.tolist() == [
         True, False, True, False, True]
     data = model.data_preprocessor(batch(), True)
@@ -232,9 +232,9 @@ def test_transductive_uses_all_classes_and_pseudo_labels(tiny_clip_cfg):
                   decode_head=dict(seen_bias=0.0))
     shapes = record_text_shapes(model)
     assert model.train_classes == CLASSES
-    assert model.decode_head.label_map.tolist() == [
+    assert model.label_map.tolist() == [
         0, PSEUDO_LABEL, 2, PSEUDO_LABEL, 4]
-    assert model.decode_head.pseudo_label_mask.tolist() == [
+    assert model.pseudo_label_columns.tolist() == [
         False, True, False, True, False]
     model.train()
     losses = model.loss(**model.data_preprocessor(batch(), True))
@@ -251,12 +251,57 @@ def test_transductive_uses_all_classes_and_pseudo_labels(tiny_clip_cfg):
         build(tiny_clip_cfg, setting='transductive')
 
 
+def test_transductive_targets_are_the_heads_unseen_argmax(tiny_clip_cfg):
+    """The head receives final targets: seen labels as they are, unseen
+    (or 254) pixels the argmax over the unseen columns of the head's
+    detached inference probabilities, at the label size."""
+    model = build(tiny_clip_cfg, setting='transductive',
+                  decode_head=dict(seen_bias=0.0))
+    data = model.data_preprocessor(batch(), True)
+    samples = data['data_samples']
+    samples[0].gt_sem_seg.data[0, :3, :3] = 254
+    samples[0].gt_sem_seg.data[0, 3, :3] = 255
+    text = model._text_embeddings(model.train_classes)
+    seg_logits = model.decode_head(
+        [data['inputs'], model.extract_feat(data['inputs']), text])
+    targets = model.training_targets(samples, seg_logits)
+    gt = torch.stack([s.gt_sem_seg.data[0] for s in samples])
+    got = torch.stack([s.gt_sem_seg.data[0] for s in targets])
+    assert got.dtype == torch.long
+    assert targets[0].metainfo == samples[0].metainfo
+    head = model.decode_head
+    prob = head.probabilities(head.upsample(seg_logits, gt.shape[-2:]))
+    prob[:, [0, 2, 4]] = -1.0
+    hidden = (gt == 1) | (gt == 3) | (gt == 254)
+    assert hidden.any() and (gt == 255).any()
+    assert torch.equal(got[hidden], prob.argmax(1)[hidden])
+    assert torch.equal(got[~hidden], gt[~hidden].long())
+    # inductive: the same pixels are ignored, seen labels become columns
+    model = build(tiny_clip_cfg)
+    targets = model.training_targets(samples, seg_logits)
+    got = torch.stack([s.gt_sem_seg.data[0] for s in targets])
+    column = torch.tensor([0, 255, 1, 255, 2])
+    assert torch.equal(got[hidden], torch.full_like(got[hidden], 255))
+    seen = ~hidden & (gt != 255)
+    assert torch.equal(got[seen], column[gt[seen].long()])
+
+
+def test_unlabeled_index_of_earlier_configs_is_read(tiny_clip_cfg,
+                                                     log_messages):
+    """Configs stored in earlier checkpoints set decode_head.unlabeled_index
+    (publish_checkpoint.py builds from them): it is model.unlabeled_index."""
+    model = build(tiny_clip_cfg, decode_head=dict(unlabeled_index=200))
+    assert model.unlabeled_index == 200
+    assert any('model.unlabeled_index' in m for m in log_messages)
+    assert build(tiny_clip_cfg).unlabeled_index == 254
+
+
 def test_fully_supervised_uses_every_label(tiny_clip_cfg):
     model = build(tiny_clip_cfg, setting='fully',
                   decode_head=dict(seen_bias=0.0))
     assert model.train_classes == CLASSES
-    assert model.decode_head.label_map.tolist() == [0, 1, 2, 3, 4]
-    assert model.decode_head.pseudo_label_mask is None
+    assert model.label_map.tolist() == [0, 1, 2, 3, 4]
+    assert model.pseudo_label_columns is None
 
 
 def test_head_dimensions_are_filled_from_the_encoders(tiny_clip_cfg):
@@ -276,7 +321,8 @@ def test_head_dimensions_are_filled_from_the_encoders(tiny_clip_cfg):
     (dict(class_names=()), 'class_names'),
     (dict(class_names='cat'), 'class_names'),
     (dict(setting='semi'), 'setting'),
-    (dict(decode_head=dict(unlabeled_index=3)), 'decode_head.unlabeled_index'),
+    (dict(unlabeled_index=3), 'unlabeled_index'),
+    (dict(unlabeled_index=255), 'unlabeled_index'),
     (dict(decode_head=dict(num_classes=4)), 'decode_head.num_classes'),
     (dict(decode_head=dict(in_channels=32)), 'decode_head.in_channels'),
     (dict(decode_head=dict(channels=64)), 'decode_head.channels'),

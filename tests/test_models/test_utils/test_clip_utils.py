@@ -1,5 +1,6 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
-"""Tests of the open_clip build and weight-loading utilities."""
+"""Tests of the open_clip build and CLIP checkpoint utilities
+(``clip_build``, ``clip_checkpoint``)."""
 import os.path as osp
 import warnings
 
@@ -11,10 +12,10 @@ from open_clip.transformer import QuickGELU
 from safetensors.torch import save_file
 from torch import nn
 
-from mmseg_zegot.models.utils import clip_utils
-from mmseg_zegot.models.utils.clip_utils import (
+from mmseg_zegot.models.utils import (
     build_clip,
     check_quick_gelu,
+    clip_checkpoint,
     is_openai_weights,
     is_torchscript_archive,
     load_clip_state_dict,
@@ -169,7 +170,7 @@ def test_invalid_inline_config(tiny_clip_cfg):
 def test_torchscript_archive_equals_plain_state_dict(tiny_clip_cfg, tmp_path,
                                                      monkeypatch):
     messages = []
-    monkeypatch.setattr(clip_utils, 'print_log',
+    monkeypatch.setattr(clip_checkpoint, 'print_log',
                         lambda msg, **kwargs: messages.append(msg))
     archive, plain = tmp_path / 'ViT-tiny.pt', tmp_path / 'plain.pth'
     expected = save_torchscript_archive(tiny_clip_cfg, archive)
