@@ -17,7 +17,6 @@ the model; and transductive pseudo-labels need the model's own scores. So
 the model is right with any pipeline, with or without ``ZegOTZeroShotLabels``
 (its 255 and ``unlabeled_index`` labels are handled here).
 """
-import difflib
 import logging
 import math
 from collections.abc import Mapping
@@ -33,7 +32,11 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, OptSampleList, SampleList, add_prefix
 from torch import Tensor
 
-from mmseg_zegot.datasets.splits import check_class_names, resolve_split
+from mmseg_zegot.datasets.splits import (
+    check_class_names,
+    resolve_split,
+    split_of_seen,
+)
 from mmseg_zegot.models.utils.zero_shot_targets import (
     SETTINGS,
     assign_pseudo_labels,
@@ -134,20 +137,9 @@ class ZegOTSegmentor(MultimodalEncoderDecoder):
                     'Set either `zero_shot_split` or `class_names` / '
                     '`seen_classes` of the ZegOTSegmentor, not both.')
             split = resolve_split(zero_shot_split)
-            class_names, seen_classes = split.classes, split.seen
-        class_names = check_class_names(class_names, 'class_names')
-        if seen_classes is None:
-            seen_classes = class_names
-        seen_classes = check_class_names(seen_classes, 'seen_classes')
-        unknown = [name for name in seen_classes if name not in class_names]
-        if unknown:
-            hints = {
-                name: difflib.get_close_matches(name, class_names, n=1)
-                for name in unknown
-            }
-            raise ValueError(
-                f'seen_classes holds {unknown}, which are not in class_names '
-                f'(closest: {hints}); use the exact dataset class spellings')
+        else:
+            split = split_of_seen(class_names, seen_classes)
+        class_names, seen_classes = split.classes, split.seen
         if setting not in SETTINGS:
             raise ValueError(
                 f'setting must be one of {SETTINGS}, got {setting!r}')
