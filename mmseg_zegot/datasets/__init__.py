@@ -15,13 +15,12 @@ from .zero_shot import (
     ZegOTPascalVOC20Dataset,
     ZegOTZeroShotDataset,
     ZeroShotDatasetMixin,
-    build_zero_shot_split,
 )
 
 __all__ = [
     'CorruptedFileError', 'check_sample_files', 'SPLITS', 'ZeroShotSplit',
     'get_split', 'make_split',
-    'ZeroShotDatasetMixin', 'build_zero_shot_split', 'ZegOTPascalVOC20Dataset',
+    'ZeroShotDatasetMixin', 'ZegOTPascalVOC20Dataset',
     'ZegOTPascalContext59Dataset', 'ZegOTCOCOStuffDataset',
     'ZegOTZeroShotDataset', 'register_split', 'resolve_split'
 ]

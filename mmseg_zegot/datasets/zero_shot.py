@@ -16,7 +16,7 @@ and :class:`~mmseg_zegot.evaluation.ZeroShotIoUMetric` reads the split from
 ``dataset_meta``.
 """
 import logging
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 from mmengine import fileio
 from mmengine.logging import print_log
@@ -31,39 +31,10 @@ from mmseg.registry import DATASETS
 from .file_checks import CorruptedFileError, check_sample_files
 from .splits import (
     SplitSpec,
-    ZeroShotSplit,
     get_split,
     resolve_split,
     split_metainfo,
 )
-
-
-def build_zero_shot_split(zero_shot_split: SplitSpec,
-                          classes: Sequence[str],
-                          fully_supervised: bool = False) -> ZeroShotSplit:
-    """A dataset's split: its ``zero_shot_split`` argument parsed and checked
-    against its classes by :func:`~mmseg_zegot.datasets.splits.resolve_split`.
-
-    Args:
-        zero_shot_split (str | dict | ZeroShotSplit | None): A split name
-            (see :data:`~mmseg_zegot.datasets.splits.SPLITS`), a
-            ``dict(unseen_classes=[...], classes=[...], name='...')`` for a
-            custom world (``classes`` defaults to the dataset's, ``name`` to
-            ``'custom'``), a :class:`ZeroShotSplit`, or None: every class
-            seen (fully supervised).
-        classes (Sequence[str]): The dataset's classes, in label order.
-        fully_supervised (bool): Keep the split's classes but mark none of
-            them unseen. Defaults to False.
-
-    Returns:
-        ZeroShotSplit: The split, whose ``classes`` equal ``classes``.
-
-    Raises:
-        ValueError: If the specification is malformed or its classes are not
-            exactly the dataset's (same names, same order).
-    """
-    split = resolve_split(zero_shot_split, classes)
-    return split.fully_supervised() if fully_supervised else split
 
 
 class ZeroShotDatasetMixin:
@@ -94,9 +65,10 @@ class ZeroShotDatasetMixin:
       other samples.
 
     Args:
-        zero_shot_split (str | dict | ZeroShotSplit | None): See
-            :func:`build_zero_shot_split`. Defaults to None (every class
-            seen).
+        zero_shot_split (str | dict | ZeroShotSplit | None): The split,
+            parsed and checked against the dataset's classes by
+            :func:`~mmseg_zegot.datasets.splits.resolve_split`. Defaults to
+            None (every class seen).
         fully_supervised (bool): Keep the split's classes, none unseen (the
             supervised upper bound). Defaults to False.
         skip_corrupted (bool): Skip samples whose files are corrupted, with
@@ -123,8 +95,9 @@ class ZeroShotDatasetMixin:
             raise ValueError(
                 f'{type(self).__name__} has no classes: set '
                 '`metainfo=dict(classes=[...])` in the dataset config.')
-        split = build_zero_shot_split(zero_shot_split, classes,
-                                      fully_supervised)
+        split = resolve_split(zero_shot_split, classes)
+        if fully_supervised:
+            split = split.fully_supervised()
         self._metainfo.update(split_metainfo(split, self._metainfo))
         if not lazy_init:
             self.full_init()

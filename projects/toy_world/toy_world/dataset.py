@@ -12,13 +12,8 @@ from mmengine import fileio
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
-from mmseg_zegot.datasets import (
-    ZeroShotDatasetMixin,
-    build_zero_shot_split,
-    make_split,
-    register_split,
-)
-from mmseg_zegot.datasets.zero_shot import SplitSpec
+from mmseg_zegot.datasets import ZeroShotDatasetMixin, make_split, register_split
+from mmseg_zegot.datasets.splits import SplitSpec, resolve_split
 
 from .world import CLASS_NAMES
 
@@ -124,7 +119,7 @@ class ZegOTToyWorldDataset(ZeroShotDatasetMixin, BaseSegDataset):
                 f'disagrees: {source}. Drop `metainfo.classes`; the dataset '
                 f'reads the classes from {TOY_WORLD_FILE}.')
         try:
-            build_zero_shot_split(zero_shot_split, world)
+            resolve_split(zero_shot_split, world)
         except ValueError:
             # Not chained: the split's own message advises
             # `metainfo.classes`, which is wrong here (tools report the
