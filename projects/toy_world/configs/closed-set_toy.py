@@ -8,9 +8,11 @@ _base_ = [
     '../../../configs/_base_/schedules/zegot_schedule_20k.py',
 ]
 # The project's package registers the toy world's dataset and split 'toy'
-# (run from the repository root, or put it on PYTHONPATH).
+# (run from the repository root, or put it on PYTHONPATH); the base
+# runtime's 'mmseg_zegot.safe_loading' opt-in stays.
 custom_imports = dict(
-    imports=['mmseg_zegot', 'projects.toy_world.toy_world'],
+    imports=['mmseg_zegot', 'mmseg_zegot.safe_loading',
+             'projects.toy_world.toy_world'],
     allow_failed_imports=False)
 clip = dict(
     model_name='toy-clip',
