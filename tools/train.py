@@ -1,25 +1,19 @@
 # Copyright (c) mmseg_zegot contributors. All rights reserved.
 """Train a segmentor with MMEngine's runner (mmseg's ``tools/train.py``)."""
 import argparse
-import importlib.util
-import logging
 import os
 import os.path as osp
 
 import _bootstrap_path  # noqa: F401
 from mmengine.config import DictAction
-from mmengine.logging import print_log
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
 import mmseg_zegot  # noqa: F401  (registers components before the config)
 import mmseg_zegot.safe_loading  # noqa: F401  (opt-in: weights-only loading)
 from mmseg_zegot.utils import load_config, resolve_resume, warn_unsafe_runtime
-from mmseg_zegot.utils.dist import (
-    has_accelerator,
-    setup_cpu_distributed,
-    shutdown_distributed,
-)
+from mmseg_zegot.utils.config import enable_amp, enable_tensorboard
+from mmseg_zegot.utils.dist import setup_cpu_distributed, shutdown_distributed
 
 
 def parse_args():
@@ -63,53 +57,6 @@ def parse_args():
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
-
-
-def enable_amp(cfg) -> None:
-    """Switch ``cfg.optim_wrapper`` to ``AmpOptimWrapper`` (as mmseg does).
-
-    MMEngine's ``AmpOptimWrapper`` needs a GPU (or NPU/MLU/MUSA): it scales
-    the loss with CUDA's ``GradScaler`` and asserts a device at build time.
-    On a CPU-only machine ``--amp`` is refused here, before any data or
-    weights are loaded, instead of failing with that assertion.
-    """
-    if not has_accelerator():
-        raise ValueError(
-            '`--amp` needs a GPU (MMEngine\'s AmpOptimWrapper scales the '
-            'loss with CUDA\'s GradScaler) and none was found: drop `--amp` '
-            'to train in float32 on the CPU.')
-    optim_wrapper = cfg.optim_wrapper.type
-    if optim_wrapper == 'AmpOptimWrapper':
-        print_log(
-            'AMP training is already enabled in your config.',
-            logger='current',
-            level=logging.WARNING)
-        return
-    if optim_wrapper != 'OptimWrapper':
-        raise ValueError(
-            '`--amp` needs `optim_wrapper.type` to be `OptimWrapper`, got '
-            f'{optim_wrapper!r}; set AmpOptimWrapper in the config instead.')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.loss_scale = 'dynamic'
-
-
-def enable_tensorboard(cfg) -> None:
-    """Add a ``TensorboardVisBackend`` to ``cfg.visualizer.vis_backends``
-    (once), so the runner's visualizer also writes TensorBoard events."""
-    if importlib.util.find_spec('tensorboard') is None:
-        raise ValueError(
-            '`tensorboard=True` / `--tensorboard` needs the tensorboard '
-            'package: `pip install tensorboard`, or switch it off.')
-    visualizer = cfg.get('visualizer', None)
-    if visualizer is None:
-        raise ValueError(
-            '`tensorboard=True` / `--tensorboard` needs a `visualizer` in the '
-            "config, e.g. the one of mmseg's `_base_/default_runtime.py`.")
-    backends = list(visualizer.get('vis_backends', None) or [])
-    if not any(backend.get('type') == 'TensorboardVisBackend'
-               for backend in backends):
-        backends.append(dict(type='TensorboardVisBackend'))
-    visualizer.vis_backends = backends
 
 
 def run_train(cfg) -> None:

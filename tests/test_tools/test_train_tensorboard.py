@@ -3,7 +3,6 @@
 key `tensorboard=True` add a TensorboardVisBackend, whose events hold the
 same scalars as MMEngine's local scalars.json."""
 import json
-import sys
 
 import pytest
 from conftest import REPO, make_voc_dataset, run_tool
@@ -12,9 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import (
 )
 
 from mmseg_zegot.utils import load_config
-
-sys.path.insert(0, str(REPO / 'tools'))
-import train  # noqa: E402
+from mmseg_zegot.utils.config import enable_tensorboard
 
 CONFIG = REPO / 'tests' / 'data' / 'configs' / 'tiny_fcn_voc.py'
 
@@ -75,7 +72,7 @@ def test_off_by_default_and_added_once():
     assert cfg.tensorboard is False
     assert [b['type'] for b in cfg.visualizer.vis_backends] == [
         'LocalVisBackend']
-    train.enable_tensorboard(cfg)
-    train.enable_tensorboard(cfg)
+    enable_tensorboard(cfg)
+    enable_tensorboard(cfg)
     assert [b['type'] for b in cfg.visualizer.vis_backends] == [
         'LocalVisBackend', 'TensorboardVisBackend']
