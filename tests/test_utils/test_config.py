@@ -8,7 +8,8 @@ from mmseg_zegot.utils import load_config, warn_unsafe_runtime
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_CONFIGS = sorted(
-    path for path in (REPO / 'configs').rglob('*.py')
+    path for path in (*(REPO / 'configs').rglob('*.py'),
+                      *(REPO / 'projects').glob('*/configs/**/*.py'))
     if '_base_' not in path.parts)
 
 
