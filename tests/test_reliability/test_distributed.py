@@ -41,8 +41,9 @@ KEYS = ('aAcc', 'mIoU', 'mAcc', 'mIoU.seen', 'mIoU.unseen', 'hIoU')
 
 CONFIG = """
 _base_ = ['{repo}/projects/toy_world/configs/zegot_toy.py']
-custom_imports = dict(imports=['mmseg_zegot', 'rank_state_hook'],
-                      allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmseg_zegot', 'projects.toy_world.toy_world', 'rank_state_hook'],
+    allow_failed_imports=False)
 custom_hooks = [dict(type='ZegOTPlainCheckpointHook'),
                 dict(type='ZegOTStartupCheckHook'),
                 dict(type='RankStateProbeHook')]
