@@ -22,7 +22,9 @@ model = dict(
     type='ZegOTSegmentor',
     data_preprocessor=data_preprocessor,
     # The split is set by each leaf config as `zero_shot_split`: a name
-    # ('voc', 'context59', 'coco-stuff', 'toy'), dict(name=..., unseen_classes=
+    # ('voc', 'context59', 'coco-stuff', or one added with
+    # mmseg_zegot.datasets.register_split, like the toy project's 'toy'),
+    # dict(name=..., unseen_classes=
     # [...]) or dict(classes=[...], unseen_classes=[...]); or give
     # class_names / seen_classes instead.
     setting='inductive',  # 'inductive' | 'transductive' | 'fully'
