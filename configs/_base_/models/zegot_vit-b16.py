@@ -24,9 +24,8 @@ model = dict(
     # The split is set by each leaf config as `zero_shot_split`: a name
     # ('voc', 'context59', 'coco-stuff', or one added with
     # mmseg_zegot.datasets.register_split, like the toy project's 'toy'),
-    # dict(name=..., unseen_classes=
-    # [...]) or dict(classes=[...], unseen_classes=[...]); or give
-    # class_names / seen_classes instead.
+    # dict(name=..., unseen_classes=[...]) or dict(classes=[...],
+    # unseen_classes=[...]); or give class_names / seen_classes instead.
     setting='inductive',  # 'inductive' | 'transductive' | 'fully'
     # Label of pixels ZegOTZeroShotLabels hid (transductive): pseudo-labelled
     unlabeled_index=254,
