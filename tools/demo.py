@@ -21,6 +21,7 @@ import mmseg_zegot  # noqa: F401  (registers components before the config)
 import mmseg_zegot.safe_loading  # noqa: F401  (opt-in: weights-only loading)
 from mmseg_zegot.apis import ZegOTInferencer, check_vocabulary
 from mmseg_zegot.utils import load_config
+from mmseg_zegot.utils.cpu_memory import keep_freed_memory_on_cpu
 
 
 def parse_args():
@@ -73,6 +74,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    keep_freed_memory_on_cpu(args.device)  # CPU runs: no page faults on reuse
     cfg = load_config(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

@@ -11,6 +11,7 @@ from mmengine.runner import Runner
 import mmseg_zegot  # noqa: F401  (registers components before the config)
 import mmseg_zegot.safe_loading  # noqa: F401  (opt-in: weights-only loading)
 from mmseg_zegot.utils import load_config, load_segmentor_checkpoint
+from mmseg_zegot.utils.cpu_memory import keep_freed_memory_on_cpu
 from mmseg_zegot.utils.dist import (
     setup_cpu_distributed,
     shutdown_distributed,
@@ -95,6 +96,7 @@ def run_test(cfg, checkpoint: str) -> None:
 
 def main():
     args = parse_args()
+    keep_freed_memory_on_cpu()  # CPU runs: no page faults on reuse
     cfg = load_config(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
