@@ -26,6 +26,7 @@ RUNS = {
     'losses.py': ([], [
         'ratio train step: autograd / ours time',
         'ratio train step: autograd / ours peak memory']),
+    'cpu_memory.py': ([], ['ratio train step: default / kept time']),
     'model.py': (['--batch', '2', '--images', '1'], [
         'train step fp32: iterations/s', 'head share of the image encoder',
         'ratio slide inference: mmseg / ours']),
