@@ -51,6 +51,7 @@ from PIL import Image
 from mmseg_zegot.datasets.splits import get_split
 from mmseg_zegot.models.utils import build_clip
 from mmseg_zegot.utils import load_config
+from mmseg_zegot.utils.dist import has_accelerator
 from projects.toy_world.toy_world import generate_world
 
 #: A COCO-Stuff chain trains and validates three times at 512² with 171
@@ -214,11 +215,20 @@ def rehearsal_options(name, clip, data):
     return options
 
 
+def check_cpu_memory(log):
+    """A tool that runs on the CPU keeps freed memory for reuse
+    (:mod:`mmseg_zegot.utils.cpu_memory`)."""
+    if not has_accelerator():
+        assert 'CPU run: freed memory stays in the process' in log
+
+
 def train(name, work_dir, clip, data, *extra):
     """tools/train.py on config ``name``; returns the log."""
-    return run_tool('train.py', config_path(name), '--work-dir', work_dir,
-                    '--cfg-options', *rehearsal_options(name, clip, data),
-                    *extra)
+    log = run_tool('train.py', config_path(name), '--work-dir', work_dir,
+                   '--cfg-options', *rehearsal_options(name, clip, data),
+                   *extra)
+    check_cpu_memory(log)
+    return log
 
 
 def run_test_tool(name, checkpoint, work_dir, clip, data, *extra):
@@ -226,6 +236,7 @@ def run_test_tool(name, checkpoint, work_dir, clip, data, *extra):
     log = run_tool('test.py', config_path(name), checkpoint, '--work-dir',
                    work_dir, *extra, '--cfg-options',
                    *rehearsal_options(name, clip, data))
+    check_cpu_memory(log)
     [result] = Path(work_dir).rglob('*.json')
     metrics = json.loads(result.read_text())
     for key in ('time', 'data_time'):
@@ -441,9 +452,10 @@ def test_publish_then_test_and_demo(inductive, tmp_path, clip, data):
 
     stem = val_stems(data('voc'), 'voc')[0]
     image = Path(data('voc')) / 'JPEGImages' / f'{stem}.jpg'
-    run_tool('demo.py', image, '--config', config_path(name), '--checkpoint',
-             published, '--out', tmp_path / 'demo', '--device', 'cpu',
-             '--cfg-options', *clip_options(clip))
+    log = run_tool('demo.py', image, '--config', config_path(name),
+                   '--checkpoint', published, '--out', tmp_path / 'demo',
+                   '--device', 'cpu', '--cfg-options', *clip_options(clip))
+    assert 'CPU run: freed memory stays in the process' in log
     label = np.asarray(Image.open(tmp_path / 'demo' /
                                   f'{image.stem}_label.png'))
     assert label.shape == (375, 500)
