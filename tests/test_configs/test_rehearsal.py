@@ -215,11 +215,15 @@ def rehearsal_options(name, clip, data):
     return options
 
 
+#: What a tool on the CPU logs when it keeps freed memory for reuse.
+CPU_MEMORY_LINE = 'CPU run: freed memory stays in the process'
+
+
 def check_cpu_memory(log):
     """A tool that runs on the CPU keeps freed memory for reuse
     (:mod:`mmseg_zegot.utils.cpu_memory`)."""
     if not has_accelerator():
-        assert 'CPU run: freed memory stays in the process' in log
+        assert CPU_MEMORY_LINE in log
 
 
 def train(name, work_dir, clip, data, *extra):
@@ -455,7 +459,7 @@ def test_publish_then_test_and_demo(inductive, tmp_path, clip, data):
     log = run_tool('demo.py', image, '--config', config_path(name),
                    '--checkpoint', published, '--out', tmp_path / 'demo',
                    '--device', 'cpu', '--cfg-options', *clip_options(clip))
-    assert 'CPU run: freed memory stays in the process' in log
+    assert CPU_MEMORY_LINE in log
     label = np.asarray(Image.open(tmp_path / 'demo' /
                                   f'{image.stem}_label.png'))
     assert label.shape == (375, 500)
