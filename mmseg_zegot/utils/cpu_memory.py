@@ -6,8 +6,9 @@ with a fresh ``mmap`` and unmaps it on free, so the next tensor of that
 size page-faults and zeroes every page again. ZegOT's CPU runs allocate
 many such tensors per iteration: the class maps at label or image
 resolution are K×H×W floats, 160 MiB per image for COCO-Stuff's 156
-classes at 512². On a 2-core CPU this made about a third of a
-COCO-Stuff run system time (``docs/performance.md``, "CPU memory").
+classes at 512². On a 2-core CPU, the kernel took 161 s of a 192 s
+COCO-Stuff rehearsal run, and 30% of the whole test suite's CPU time
+(``docs/performance.md``, "CPU memory").
 
 What: ``mallopt(M_MMAP_MAX, 0)`` serves every allocation from the heap and
 ``mallopt(M_TRIM_THRESHOLD, 2 GiB - 1)`` keeps freed memory there, so a
